@@ -1,0 +1,1 @@
+"""Command line: typer + rich, thin, one module per verb group."""

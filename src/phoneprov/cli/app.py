@@ -1,0 +1,29 @@
+"""The ``phoneprov`` command: registers each verb group."""
+
+from __future__ import annotations
+
+import typer
+
+from phoneprov import __version__
+from phoneprov.cli import site as site_cmds
+
+app = typer.Typer(
+    name="phoneprov",
+    help="Provisioning server for Polycom/Poly phones: HTTP digest, HTTPS mutual TLS, "
+    "FTP and TFTP from one boot directory, with its own CA and DHCP option values.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+site_cmds.register(app)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the phoneprov version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,71 @@
+"""Shared CLI plumbing: the --site option, output formats, and error reporting."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from phoneprov.errors import PhoneprovError
+
+console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def default_site() -> Path:
+    """``PHONEPROV_SITE`` or ``./site``: read here, at the edge, and nowhere else."""
+    return Path(os.environ.get("PHONEPROV_SITE", "./site"))
+
+
+SiteOption = typer.Option(
+    None,
+    "--site",
+    help="Site directory (default: $PHONEPROV_SITE or ./site).",
+    show_default=False,
+)
+
+
+def site_path(value: Path | None) -> Path:
+    return value if value is not None else default_site()
+
+
+class OutputFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+def print_json(data: Any) -> None:
+    """Print stable JSON (sorted keys, two-space indent) to stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def fail(error: PhoneprovError) -> typer.Exit:
+    """Print an error and its hint on stderr; return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    if error.hint:
+        err_console.print(f"[yellow]hint:[/] {error.hint}", highlight=False, soft_wrap=True)
+    return typer.Exit(error.exit_code)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn PhoneprovError into a one-line reason, a hint and a non-zero exit."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except PhoneprovError as error:
+            raise fail(error) from None
+
+    return wrapper
