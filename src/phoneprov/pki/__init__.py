@@ -1,0 +1,1 @@
+"""Certificates: our CA, server and device certificates, CRL, trust anchors, inspection."""

@@ -1,0 +1,333 @@
+"""Our certificate authority on disk.
+
+Layout of ``<pki_dir>``: ``ca.pem`` (root certificate), ``ca.key`` (0600),
+``index.json`` (what was issued and revoked), ``issued/<SERIAL>.pem``,
+``crl.pem`` (regenerated on every revocation so the HTTPS listener can reload
+it). The legacy SHA-1 chain for CX700-era devices is a second, separate CA in
+``<pki_dir>/legacy/`` with the same layout, signed through :mod:`phoneprov.pki.openssl`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from phoneprov.errors import CertificateError, InputError
+from phoneprov.model import MacAddress
+from phoneprov.pki import openssl, revocation
+from phoneprov.pki.files import write_atomic, write_private
+from phoneprov.pki.index import (
+    CertRecord,
+    IndexState,
+    RecordKind,
+    issued_path,
+    read_index,
+    update_index,
+)
+from phoneprov.pki.keys import PrivateKey, PublicKey, generate_key, load_private_pem, private_pem
+from phoneprov.pki.profiles import (
+    CertSpec,
+    ChainProfile,
+    HashName,
+    KeyType,
+    SubjectAltNames,
+    Usage,
+    check_key_type,
+    device_common_name,
+    server_names,
+    validity,
+)
+from phoneprov.pki.signer import build_certificate
+
+CA_CERT = "ca.pem"
+CA_KEY = "ca.key"
+LEGACY_DIR = "legacy"
+NO_SANS = SubjectAltNames()
+
+
+@dataclass(frozen=True)
+class IssuedCert:
+    """A certificate we issued, with its key (when we made the key) and chain."""
+
+    cert: x509.Certificate
+    key_pem: bytes  # PKCS#8 PEM, unencrypted; empty when the key stayed on the phone (CSR)
+    cert_pem: bytes
+    chain_pem: bytes  # leaf + intermediates as a server sends them (our root is not included)
+
+    @property
+    def serial_hex(self) -> str:
+        text = f"{self.cert.serial_number:X}"
+        return text if len(text) % 2 == 0 else "0" + text
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_serial(taken: set[int]) -> int:
+    """Return a random positive serial of at most 159 bits not in ``taken``.
+
+    Random serials (CA/B Forum practice) keep two sites from ever colliding.
+    """
+    while True:
+        serial = x509.random_serial_number() >> 1
+        if serial and serial not in taken:
+            return serial
+
+
+class CertificateAuthority:
+    """Our CA on disk: <pki_dir>/ca.pem, <pki_dir>/ca.key (0600), serial tracking, issued index."""
+
+    def __init__(self, pki_dir: Path, cert: x509.Certificate, key: PrivateKey) -> None:
+        self.pki_dir = pki_dir
+        self.cert = cert
+        self._key = key
+
+    @property
+    def profile(self) -> ChainProfile:
+        """``legacy`` for a SHA-1 root (made by the openssl signer), else ``modern``."""
+        algorithm = self.cert.signature_hash_algorithm
+        return "legacy" if isinstance(algorithm, hashes.SHA1) else "modern"
+
+    @property
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def cert_path(self) -> Path:
+        return self.pki_dir / CA_CERT
+
+    @classmethod
+    def exists(cls, pki_dir: Path) -> bool:
+        """True if ``pki_dir`` already holds a CA certificate or key."""
+        return (pki_dir / CA_CERT).exists() or (pki_dir / CA_KEY).exists()
+
+    @classmethod
+    def create(
+        cls,
+        pki_dir: Path,
+        *,
+        common_name: str,
+        key: KeyType = "ec-p256",
+        hash_name: HashName = "sha256",
+        days: int = 7300,
+        force: bool = False,
+        profile: ChainProfile = "modern",
+    ) -> CertificateAuthority:
+        """Make a new root in ``pki_dir`` and return it.
+
+        ``profile="legacy"`` makes an RSA-2048/SHA-1 root (``key`` and
+        ``hash_name`` are ignored) for devices that cannot parse SHA-2.
+        Raises CertificateError if a CA exists and ``force`` is false; with
+        ``force`` the old CA, index and CRL move to ``<pki_dir>/replaced-<time>/``.
+        """
+        check_key_type(key)
+        if cls.exists(pki_dir):
+            if not force:
+                raise CertificateError(
+                    f"a CA already exists in {pki_dir}",
+                    "Replacing it invalidates every certificate it issued; pass --force to "
+                    "replace it anyway (the old files are kept in a replaced-<time> folder).",
+                )
+            _archive(pki_dir)
+        now = _now()
+        start, end = validity(now, days)
+        spec = CertSpec(Usage.ROOT, common_name, new_serial(set()), start, end, hash_name)
+        pki_dir.mkdir(parents=True, exist_ok=True)
+        if profile == "legacy":
+            ca_key: PrivateKey = generate_key("rsa-2048")
+            cert = openssl.sign_legacy(spec, ca_key, None, ca_key)
+        else:
+            ca_key = generate_key(key)
+            cert = build_certificate(spec, ca_key.public_key(), None, ca_key)
+        write_private(pki_dir / CA_KEY, private_pem(ca_key))
+        write_atomic(pki_dir / CA_CERT, cert.public_bytes(serialization.Encoding.PEM))
+        ca = cls(pki_dir, cert, ca_key)
+        ca.write_crl()
+        return ca
+
+    @classmethod
+    def load(cls, pki_dir: Path) -> CertificateAuthority:
+        """Read the CA in ``pki_dir``; raise CertificateError with the fix if missing or damaged."""
+        cert_path, key_path = pki_dir / CA_CERT, pki_dir / CA_KEY
+        if not cert_path.is_file() or not key_path.is_file():
+            legacy = pki_dir.name == LEGACY_DIR
+            raise CertificateError(
+                f"no CA in {pki_dir} ({CA_CERT} and {CA_KEY} expected)",
+                "Create it with `phoneprov ca init --profile legacy`."
+                if legacy
+                else "Create it with `phoneprov ca init` (or `phoneprov init` for a new site).",
+            )
+        try:
+            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        except ValueError as error:
+            raise CertificateError(f"{cert_path} is not a PEM certificate: {error}") from None
+        key = load_private_pem(key_path.read_bytes(), str(key_path))
+        if key.public_key() != cert.public_key():
+            raise CertificateError(
+                f"{key_path} does not belong to {cert_path}",
+                "Restore the matching pair from a backup, or run `phoneprov ca init --force`.",
+            )
+        return cls(pki_dir, cert, key)
+
+    # Issuing
+
+    def issue_server(
+        self, names: Sequence[str], *, key: KeyType = "ec-p256", days: int = 825
+    ) -> IssuedCert:
+        """Issue a TLS server certificate: CN = names[0], every name in the SAN, serverAuth.
+
+        Raises InputError for wildcards and names that are neither DNS names nor IPs.
+        """
+        common_name, sans = server_names(tuple(names))
+        if self.profile == "legacy" and key != "rsa-2048":
+            raise InputError(
+                f"the legacy chain uses RSA-2048 keys only, not {key}",
+                "Drop --key for the legacy chain; CX700-era devices cannot read other keys.",
+            )
+        return self._issue(Usage.SERVER, common_name, key, days, "server", sans=sans)
+
+    def issue_device(
+        self, mac: MacAddress, *, key: KeyType = "ec-p256", days: int = 3650
+    ) -> IssuedCert:
+        """Issue a device (client) certificate: CN = MAC in 12 lower-case hex digits, clientAuth."""
+        return self._issue(Usage.DEVICE, device_common_name(mac), key, days, "device", mac=mac)
+
+    def _issue(
+        self,
+        usage: Usage,
+        common_name: str,
+        key_type: KeyType,
+        days: int,
+        kind: RecordKind,
+        *,
+        sans: SubjectAltNames = NO_SANS,
+        mac: MacAddress | None = None,
+    ) -> IssuedCert:
+        leaf_key = generate_key(key_type)
+        cert = self.sign_public_key(
+            usage,
+            common_name,
+            leaf_key.public_key(),
+            days,
+            kind,
+            sans=sans,
+            mac=mac,
+            subject_key=leaf_key,
+        )
+        cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+        return IssuedCert(cert, private_pem(leaf_key), cert_pem, cert_pem)
+
+    def sign_public_key(
+        self,
+        usage: Usage,
+        common_name: str,
+        public_key: PublicKey,
+        days: int,
+        kind: RecordKind,
+        *,
+        sans: SubjectAltNames = NO_SANS,
+        mac: MacAddress | None = None,
+        slot: str | None = None,
+        subject_key: PrivateKey | None = None,
+    ) -> x509.Certificate:
+        """Sign a certificate for ``public_key``, record it in the index, keep a copy; return it.
+
+        The leaf never outlives the root (RFC 5280 §6 path validation would
+        reject it). The legacy CA also needs ``subject_key`` (openssl reads the
+        public key from a request it signs), so it cannot sign phone CSRs.
+        Raises InputError for a bad lifetime or name, CertificateError if the
+        legacy signer cannot be used.
+        """
+        if self.profile == "legacy" and subject_key is None:
+            raise CertificateError(
+                "the legacy SHA-1 chain signs only certificates phoneprov makes itself",
+                "Sign phone CSRs with the modern CA: `phoneprov ca sign-csr FILE`.",
+            )
+        now = _now()
+        start, end = validity(now, days)
+        end = min(end, self.cert.not_valid_after_utc)
+        rsa_key = isinstance(public_key, rsa.RSAPublicKey)
+
+        def record(state: IndexState) -> tuple[IndexState, x509.Certificate]:
+            serial = new_serial({r.serial for r in state.records})
+            spec = CertSpec(
+                usage, common_name, serial, start, end, self._hash_name(), sans, rsa_key
+            )
+            if subject_key is not None and self.profile == "legacy":
+                cert = openssl.sign_legacy(spec, subject_key, self.cert, self._key)
+            else:
+                cert = build_certificate(spec, public_key, self.cert, self._key)
+            entry = CertRecord(
+                serial=serial,
+                kind=kind,
+                subject=common_name,
+                not_before=cert.not_valid_before_utc,
+                not_after=cert.not_valid_after_utc,
+                sha256=cert.fingerprint(hashes.SHA256()).hex(),
+                issued_at=now.replace(microsecond=0),
+                mac=mac.value if mac is not None else None,
+                slot=slot,
+            )
+            write_atomic(
+                issued_path(self.pki_dir, entry.serial_hex),
+                cert.public_bytes(serialization.Encoding.PEM),
+            )
+            return state.with_record(entry), cert
+
+        return update_index(self.pki_dir, record)
+
+    def _hash_name(self) -> str:
+        algorithm = self.cert.signature_hash_algorithm
+        return algorithm.name if algorithm is not None else "sha256"
+
+    def write_server_pair(self, out_dir: Path, issued: IssuedCert, stem: str) -> tuple[Path, Path]:
+        """Write ``<stem>.pem`` (leaf + intermediates) and ``<stem>.key`` (0600); return both."""
+        cert_path = write_atomic(out_dir / f"{stem}.pem", issued.chain_pem)
+        key_path = write_private(out_dir / f"{stem}.key", issued.key_pem)
+        return cert_path, key_path
+
+    # Records and revocation
+
+    def records(self) -> tuple[CertRecord, ...]:
+        """Return every certificate this CA issued, in issue order."""
+        return read_index(self.pki_dir).records
+
+    def revoke(self, target: int | MacAddress, reason: str = "unspecified") -> list[CertRecord]:
+        """Revoke one serial, or every live certificate of a MAC; rewrite crl.pem.
+
+        Returns the records revoked (already revoked ones are returned unchanged).
+        Raises InputError for an unknown reason, serial or MAC.
+        """
+        return revocation.revoke(self, self._key, target, reason, _now())
+
+    def write_crl(self) -> Path:
+        """Sign a fresh CRL of every revoked certificate to ``crl.pem``; return its path."""
+        return revocation.write_crl(self, self._key, _now())
+
+    def crl_pem(self) -> bytes:
+        """Return the current CRL in PEM, regenerating it if missing or past half its life."""
+        return revocation.current_crl_pem(self, self._key, _now())
+
+    def is_revoked(self, serial: int) -> bool:
+        """True if this CA revoked ``serial``."""
+        record = read_index(self.pki_dir).find(serial)
+        return record is not None and record.revoked
+
+
+def _archive(pki_dir: Path) -> Path:
+    """Move the CA files, index, CRL and issued copies into ``replaced-<time>/``; return it."""
+    target = pki_dir / f"replaced-{_now().strftime('%Y%m%dT%H%M%SZ')}"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (CA_CERT, CA_KEY, "index.json", revocation.CRL_FILE, "issued"):
+        source = pki_dir / name
+        if source.exists():
+            shutil.move(str(source), str(target / name))
+    return target
