@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from phoneprov import __version__
+from phoneprov.cli import dhcp as dhcp_cmds
 from phoneprov.cli import site as site_cmds
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 
 site_cmds.register(app)
+app.add_typer(dhcp_cmds.app, name="dhcp")
 
 
 @app.command("version")
