@@ -43,6 +43,8 @@ class Reason(enum.StrEnum):
     UPLOAD_KIND_NOT_ALLOWED = "upload-kind-not-allowed"  # bootstrap may not write this kind
     READ_ONLY = "read-only"  # transport or resource is read-only
     ANONYMOUS = "anonymous"
+    UNSAFE_PATH = "unsafe-path"  # traversal, encoded tricks, symlink out of the root
+    HIDDEN_FILE = "hidden-file"  # dot files: temporary uploads and the like
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,212 @@
-"""Site commands: init, serve, trust."""
+"""Site commands: ``init``, ``serve``, ``trust``, ``account``."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from pathlib import Path
+
 import typer
+from rich.table import Table
+
+from phoneprov.cli.common import SiteOption, console, handle_errors, site_path
+from phoneprov.config import Settings, load_settings
+from phoneprov.errors import InputError
+from phoneprov.model import MacAddress
+from phoneprov.pki.trust import load_pem_certificates, load_trust_anchors
+from phoneprov.protocols import digest
+from phoneprov.provisioning import audit
+from phoneprov.provisioning.site import demo_commands, init_site
+from phoneprov.servers.runner import Running, run_workers
+from phoneprov.store.sql import SqlStore, hash_password
+
+trust_app = typer.Typer(help="Device trust anchors: CAs whose device certificates HTTPS accepts.",
+                        no_args_is_help=True)
+account_app = typer.Typer(help="Accounts for HTTP digest and FTP (stored hashed).",
+                          no_args_is_help=True)
+
+
+def dhcp_hint(settings: Settings, http_port: int) -> str:
+    """The option 160/66 value for the bootstrap phase (phones' default credentials)."""
+    return f"http://{settings.primary_fqdn}:{http_port}/"
+
+
+@handle_errors
+def init(
+    site: Path | None = SiteOption,
+    fqdn: list[str] = typer.Option(
+        [], "--fqdn", help="Name or IP phones use to reach this server (repeat for more)."),
+    http_user: str = typer.Option("PlcmSpIp", help="Bootstrap digest user (phones' default)."),
+    http_password: str = typer.Option("PlcmSpIp", help="Bootstrap digest password."),
+    demo: bool = typer.Option(False, "--demo", help="Add a demo phone with a device certificate."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing site's settings, CA "
+                               "and boot files (uploads and the database are kept)."),
+) -> None:
+    """Create a site: settings, CA, server certificates, trust store and boot directory."""
+    report = init_site(site_path(site), fqdn or ["localhost"], http_user=http_user,
+                       http_password=http_password, demo=demo, force=force)
+    settings = report.settings
+    console.print(f"[green]site created in {report.site_dir}[/]")
+    for path in report.created:
+        console.print(f"  {path}", highlight=False)
+    console.print(f"\nServe it:  phoneprov serve --site {report.site_dir}")
+    console.print(f"DHCP option 160 (and 66): {dhcp_hint(settings, settings.http.port)}")
+    if report.demo_cert and report.demo_key:
+        console.print("\nBoot the demo phone by hand, as the phone would:")
+        for command in demo_commands(settings, report.demo_cert, report.demo_key):
+            console.print(f"  {command}", highlight=False, soft_wrap=True)
+
+
+def _with_ports(settings: Settings, http: int | None, https: int | None, ftp: int | None,
+                tftp: int | None) -> Settings:
+    if http is not None:
+        settings = dataclasses.replace(settings, http=dataclasses.replace(settings.http, port=http))
+    if https is not None:
+        settings = dataclasses.replace(settings,
+                                       https=dataclasses.replace(settings.https, port=https))
+    if ftp is not None:
+        settings = dataclasses.replace(settings, ftp=dataclasses.replace(settings.ftp, port=ftp))
+    if tftp is not None:
+        settings = dataclasses.replace(settings, tftp=dataclasses.replace(settings.tftp, port=tftp))
+    return settings
+
+
+@handle_errors
+def serve(
+    site: Path | None = SiteOption,
+    http_port: int | None = typer.Option(None, help="HTTP (digest) port; overrides the site."),
+    https_port: int | None = typer.Option(None, help="HTTPS (mutual TLS) port."),
+    ftp_port: int | None = typer.Option(None, help="FTP port."),
+    tftp_port: int | None = typer.Option(None, help="TFTP port."),
+    workers: int = typer.Option(1, min=1, max=64, help="Processes sharing the ports."),
+    quiet: bool = typer.Option(False, "--quiet", help="Log to files only, not the console."),
+) -> None:
+    """Serve the site's boot directory over HTTP, HTTPS, FTP and TFTP until Ctrl-C."""
+    settings = _with_ports(load_settings(site_path(site)), http_port, https_port, ftp_port,
+                           tftp_port)
+    audit.configure(settings.log_dir, console=not quiet)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if settings.https.legacy_tls:
+        console.print("[bold yellow]warning:[/] legacy_tls is on: TLS 1.0/1.1 and weak cipher "
+                      "suites are accepted. Keep it only while 2009-era phones are in the fleet.")
+
+    def ready(running: Running) -> None:
+        console.print(f"[green]phoneprov serving site {settings.site_dir}[/]")
+        for name, url in running.urls.items():
+            console.print(f"  {name:5} {url}", highlight=False)
+        if "http" in running.ports:
+            console.print(f"DHCP option 160 (and 66): "
+                          f"{dhcp_hint(settings, running.ports['http'])}", highlight=False)
+        console.print(f"logs: {settings.log_dir}/access.log, security.log", highlight=False)
+
+    if workers > 1:
+        console.print(f"starting {workers} worker processes on the same ports")
+    code = run_workers(settings, workers, on_ready=ready)
+    if code:
+        raise typer.Exit(code)
+
+
+@trust_app.command("add")
+@handle_errors
+def trust_add(
+    file: Path = typer.Argument(..., help="PEM file with one or more CA certificates."),
+    site: Path | None = SiteOption,
+    name: str | None = typer.Option(None, help="File name in the trust directory."),
+) -> None:
+    """Trust device certificates issued by another CA (a lab CA, another vendor)."""
+    settings = load_settings(site_path(site))
+    if not file.is_file():
+        raise InputError(f"{file} does not exist", "Give the path of a PEM file.")
+    certs = load_pem_certificates(file.read_bytes(), str(file))
+    target = settings.trust_dir / (name or file.name)
+    if target.suffix != ".pem":
+        target = target.with_suffix(".pem")
+    if target.exists():
+        raise InputError(f"{target} already exists", "Pick another --name.")
+    settings.trust_dir.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(file.read_bytes())
+    for cert in certs:
+        console.print(f"trusted: {cert.subject.rfc4514_string()}", highlight=False)
+    console.print("Restart `phoneprov serve` to use it.")
+
+
+@trust_app.command("list")
+@handle_errors
+def trust_list(site: Path | None = SiteOption) -> None:
+    """List the CAs whose device certificates the HTTPS listener accepts."""
+    settings = load_settings(site_path(site))
+    table = Table("subject", "not after", "file")
+    for path in sorted(settings.trust_dir.glob("*.pem")):
+        for cert in load_pem_certificates(path.read_bytes(), str(path)):
+            table.add_row(cert.subject.rfc4514_string(), str(cert.not_valid_after_utc.date()),
+                          path.name)
+    console.print(table)
+    if not load_trust_anchors(settings.trust_dir):
+        raise InputError("the trust directory is empty", "Run `phoneprov trust add FILE.pem`.")
+
+
+@account_app.command("set")
+@handle_errors
+def account_set(
+    username: str = typer.Argument(..., help="User name; for a device account, its MAC."),
+    site: Path | None = SiteOption,
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
+                                 help="Password (asked when not given)."),
+    kind: str = typer.Option("site", help="bootstrap (public, phones' default), site, or device."),
+) -> None:
+    """Create or change an HTTP digest / FTP account."""
+    settings = load_settings(site_path(site))
+    if kind not in ("bootstrap", "site", "device"):
+        raise InputError(f"--kind {kind!r} is not bootstrap, site or device",
+                         "Use --kind device for a per-phone account named by its MAC.")
+    mac = ""
+    if kind == "device":
+        mac = MacAddress.parse(username).value
+        username = mac
+    if not username or ":" in username:
+        raise InputError(f"user name {username!r} is empty or has a colon", "Pick a plain name.")
+    store = SqlStore(settings.database_url)
+    try:
+        store.put_account(username, kind, settings.http.realm,
+                          digest.ha1(username, settings.http.realm, password),
+                          hash_password(password), mac=mac)
+    finally:
+        store.close()
+    console.print(f"account {username} ({kind}) saved")
+
+
+@account_app.command("list")
+@handle_errors
+def account_list(site: Path | None = SiteOption) -> None:
+    """List accounts (never their passwords)."""
+    settings = load_settings(site_path(site))
+    store = SqlStore(settings.database_url)
+    try:
+        table = Table("user", "kind", "mac", "realm")
+        for account in store.list_accounts():
+            table.add_row(account.username, account.kind, account.mac, account.realm)
+    finally:
+        store.close()
+    console.print(table)
+
+
+@account_app.command("remove")
+@handle_errors
+def account_remove(username: str, site: Path | None = SiteOption) -> None:
+    """Remove an account."""
+    settings = load_settings(site_path(site))
+    store = SqlStore(settings.database_url)
+    try:
+        if not store.remove_account(username):
+            raise InputError(f"no account named {username}", "See `phoneprov account list`.")
+    finally:
+        store.close()
+    console.print(f"account {username} removed")
 
 
 def register(app: typer.Typer) -> None:
     """Add the site commands to the top-level app."""
+    app.command("init")(init)
+    app.command("serve")(serve)
+    app.add_typer(trust_app, name="trust")
+    app.add_typer(account_app, name="account")

@@ -1,0 +1,1 @@
+"""Services: orchestrate file and database I/O for every protocol."""

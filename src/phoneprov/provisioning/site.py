@@ -1,0 +1,170 @@
+"""Create a site: settings, CA, server certificates, trust store, boot directory, accounts.
+
+``init_site`` refuses to overwrite an existing site unless ``force`` is given,
+and says what exists. Keys are written 0600.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from phoneprov.config import SETTINGS_FILE, Settings, load_settings
+from phoneprov.errors import InputError, SiteExistsError
+from phoneprov.model import MacAddress
+from phoneprov.pki.authority import CertificateAuthority
+from phoneprov.pki.files import write_private
+from phoneprov.pki.trust import install_trust_anchors
+from phoneprov.protocols import digest
+from phoneprov.protocols.polycom import BOOTSTRAP_FILE, MASTER_FILE, UPLOAD_FOLDERS, UploadKind
+from phoneprov.store.sql import SqlStore, hash_password
+
+DEMO_MAC = MacAddress("0004f2000001")
+NONCE_SECRET = "digest-nonce.key"
+DEFAULT_PORTS = {"http_port": 8080, "https_port": 8443, "ftp_port": 2121, "tftp_port": 6969}
+
+
+@dataclass
+class InitReport:
+    site_dir: Path
+    settings: Settings
+    created: list[Path] = field(default_factory=list)
+    demo_cert: Path | None = None
+    demo_key: Path | None = None
+
+
+def _templates() -> jinja2.Environment:
+    folder = resources.files("phoneprov") / "templates"
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: (folder / name).read_text()),
+        autoescape=jinja2.select_autoescape(default=True),
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def check_fqdn(name: str) -> str:
+    """A DNS name or an IP literal; InputError with the reason otherwise."""
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        pass
+    label = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+    if len(name) > 253 or not re.fullmatch(rf"{label}(\.{label})*\.?", name):
+        raise InputError(
+            f"{name!r} is neither a DNS name nor an IP address",
+            "Give the name phones use to reach this server, e.g. --fqdn prov.example.com "
+            "(no wildcards, no scheme, no port).",
+        )
+    return name.rstrip(".").lower()
+
+
+def write_secret(path: Path, data: bytes) -> None:
+    write_private(path, data)
+
+
+def init_site(site_dir: Path, fqdns: list[str], *, http_user: str = "PlcmSpIp",
+              http_password: str = "PlcmSpIp", demo: bool = False, force: bool = False,
+              ports: dict[str, int] | None = None) -> InitReport:
+    """Create everything a site needs; raise SiteExistsError listing what exists."""
+    names = [check_fqdn(name) for name in fqdns] or ["localhost"]
+    if not http_user or ":" in http_user:
+        raise InputError(f"HTTP user {http_user!r} is empty or has a colon",
+                         "Pick a plain user name such as PlcmSpIp.")
+    existing = [p for p in (site_dir / SETTINGS_FILE, site_dir / "pki" / "ca.pem",
+                            site_dir / "boot" / MASTER_FILE) if p.exists()]
+    if existing and not force:
+        raise SiteExistsError(
+            f"a site already exists in {site_dir}: {', '.join(str(p) for p in existing)}",
+            "Use it as it is (`phoneprov serve`), pick another --site, or pass --force to "
+            "replace its settings, CA and boot files (uploads and the database are kept).",
+        )
+    env = _templates()
+    site_dir.mkdir(parents=True, exist_ok=True)
+    created: list[Path] = []
+    values = dict(DEFAULT_PORTS, **(ports or {}))
+    settings_text = env.get_template("phoneprov.toml.j2").render(
+        name=site_dir.resolve().name, fqdns=names, realm="phoneprov", **values
+    )
+    (site_dir / SETTINGS_FILE).write_text(settings_text)
+    created.append(site_dir / SETTINGS_FILE)
+    settings = load_settings(site_dir)
+
+    ca = CertificateAuthority.create(settings.pki_dir, common_name=f"phoneprov Root CA ({names[0]})",
+                                     force=force)
+    created.append(ca.cert_path)
+    for stem, key in (("server-ec", "ec-p256"), ("server-rsa", "rsa-2048")):
+        issued = ca.issue_server(names, key=key)  # type: ignore[arg-type]
+        created.extend(ca.write_server_pair(settings.pki_dir, issued, stem))
+    write_secret(settings.pki_dir / NONCE_SECRET, os.urandom(32).hex().encode())
+    created.extend(install_trust_anchors(settings.trust_dir, ca.cert))
+
+    boot = settings.boot_dir
+    boot.mkdir(parents=True, exist_ok=True)
+    for folder in sorted(set(UPLOAD_FOLDERS) | set(settings.policy.folders.values())):
+        (boot / folder).mkdir(exist_ok=True)
+    folders = {kind.value: name for kind, name in settings.policy.folders.items()}
+    rendered = {
+        MASTER_FILE: env.get_template("master.cfg.j2").render(folders=folders),
+        BOOTSTRAP_FILE: env.get_template("initial.cfg.j2").render(
+            ca_pem=ca.cert_pem.decode().strip(), https_url=settings.https_url()
+        ),
+        "site.cfg": env.get_template("site.cfg.j2").render(),
+    }
+    for name, text in rendered.items():
+        (boot / name).write_text(text)
+        created.append(boot / name)
+
+    store = SqlStore(settings.database_url)
+    try:
+        store.put_account(http_user, "bootstrap", settings.http.realm,
+                          digest.ha1(http_user, settings.http.realm, http_password),
+                          hash_password(http_password))
+    finally:
+        store.close()
+    report = InitReport(site_dir, settings, created)
+    if demo:
+        _demo(report, ca, env)
+    return report
+
+
+def _demo(report: InitReport, ca: CertificateAuthority, env: jinja2.Environment) -> None:
+    """A demo phone: a device certificate from our CA and its per-device config."""
+    settings = report.settings
+    demo_dir = settings.site_dir / "demo"
+    demo_dir.mkdir(exist_ok=True)
+    issued = ca.issue_device(DEMO_MAC)
+    cert_path = demo_dir / f"{DEMO_MAC}.pem"
+    key_path = demo_dir / f"{DEMO_MAC}.key"
+    cert_path.write_bytes(issued.cert_pem)
+    write_secret(key_path, issued.key_pem)
+    secrets_cfg = settings.boot_dir / f"{DEMO_MAC}-phone-secrets.cfg"
+    secrets_cfg.write_text(env.get_template("device-secrets.cfg.j2").render(
+        mac=DEMO_MAC, user="1001", password="demo-sip-password", label="Demo phone",
+        sip_server="pbx.example.com"))
+    os.chmod(secrets_cfg, 0o640)
+    report.created.extend([cert_path, key_path, secrets_cfg])
+    report.demo_cert, report.demo_key = cert_path, key_path
+    (settings.boot_dir / settings.policy.folders[UploadKind.BOOT_LOG]).mkdir(exist_ok=True)
+
+
+def demo_commands(settings: Settings, cert: Path, key: Path) -> list[str]:
+    """The curl commands that boot the demo phone by hand (shown by init and the README)."""
+    host = settings.primary_fqdn
+    ca = settings.pki_dir / "ca.pem"
+    http = f"http://{host}:{settings.http.port}"
+    https = f"https://{host}:{settings.https.port}"
+    mac = DEMO_MAC.value
+    return [
+        f"curl --digest -u PlcmSpIp:PlcmSpIp {http}/{MASTER_FILE}",
+        f"curl --digest -u PlcmSpIp:PlcmSpIp {http}/{BOOTSTRAP_FILE}",
+        f"curl --cacert {ca} --cert {cert} --key {key} {https}/{MASTER_FILE}",
+        f"curl --cacert {ca} --cert {cert} --key {key} {https}/{mac}-phone-secrets.cfg",
+        f"curl --cacert {ca} --cert {cert} --key {key} -T boot.log {https}/logs/{mac}-boot.log",
+    ]

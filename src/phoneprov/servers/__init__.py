@@ -1,0 +1,1 @@
+"""Edges: sockets and wire protocols, each translating into provisioning services."""

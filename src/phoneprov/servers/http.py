@@ -1,0 +1,227 @@
+"""The phone-facing HTTP and HTTPS listeners (aiohttp).
+
+HTTP: RFC 7616 digest for the bootROM/Updater (phase 1 of the secure
+bootstrap). HTTPS: mutual TLS; the client certificate's CN is the MAC
+(phase 2). Both hand every request to ``AccessService`` so one policy decides.
+aiohttp is used because it is the maintained server that exposes the verified
+client certificate to the handler (``transport.get_extra_info("ssl_object")``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import time
+
+from aiohttp import web
+
+from phoneprov.errors import UploadError
+from phoneprov.model import MacAddress, Principal, PrincipalKind, Protocol
+from phoneprov.policy import Reason
+from phoneprov.protocols import digest
+from phoneprov.protocols.polycom import parse_user_agent
+from phoneprov.provisioning.access import AccessService, NotFound, Refused
+from phoneprov.provisioning.identify import CertIdentifier
+from phoneprov.store.sql import Account, Event
+
+ACCOUNT_TTL = 5.0
+UPLOAD_CHUNK = 64 * 1024
+
+
+class Accounts:
+    """Digest accounts from the store, cached briefly (the store is the truth)."""
+
+    def __init__(self, access: AccessService) -> None:
+        self.access = access
+        self._cache: dict[str, tuple[float, Account | None]] = {}
+
+    def get(self, username: str) -> Account | None:
+        now = time.monotonic()
+        hit = self._cache.get(username)
+        if hit is not None and now - hit[0] < ACCOUNT_TTL:
+            return hit[1]
+        account = self.access.store.get_account(username)
+        if len(self._cache) > 10000:
+            self._cache.clear()
+        self._cache[username] = (now, account)
+        return account
+
+
+def _peer(request: web.Request) -> str:
+    return request.remote or "-"
+
+
+class PhoneHandler:
+    """One per listener: identifies the caller, then serves or stores the file."""
+
+    def __init__(self, access: AccessService, *, secure: bool,
+                 authority: digest.DigestAuthority | None = None,
+                 identifier: CertIdentifier | None = None) -> None:
+        self.access = access
+        self.secure = secure
+        self.authority = authority
+        self.identifier = identifier
+        self.accounts = Accounts(access)
+        self.protocol = Protocol.HTTPS if secure else Protocol.HTTP
+        self.tolerate_expired = access.settings.https.tolerate_expired_device_certs
+
+    # identity
+    def _refuse_auth(self, request: web.Request, reason: str, identity: str) -> None:
+        self.access.audit.refused(protocol=self.protocol.value, ip=_peer(request),
+                                  identity=identity, reason=reason, path=request.path)
+
+    def _challenge(self, *, stale: bool = False) -> web.Response:
+        assert self.authority is not None
+        header = self.authority.challenge(time.time(), os.urandom(12), stale=stale)
+        return web.Response(status=401, text="authentication required\n",
+                            headers={"WWW-Authenticate": header})
+
+    def _digest_principal(self, request: web.Request) -> Principal | web.Response:
+        creds = digest.parse_authorization(request.headers.get("Authorization"))
+        if creds is None:
+            return self._challenge()
+        account = self.accounts.get(creds.username)
+        identity = f"user:{creds.username}"
+        if account is None or (account.kind == "device"
+                               and not self.access.settings.http.allow_device_accounts):
+            self._refuse_auth(request, "unknown-user", identity)
+            return self._challenge()
+        assert self.authority is not None
+        verdict = self.authority.verify(creds, request.method, account.ha1, time.time())
+        if verdict is digest.Verdict.STALE:
+            return self._challenge(stale=True)
+        if verdict is not digest.Verdict.OK:
+            self._refuse_auth(request, f"digest-{verdict.value}", identity)
+            return self._challenge()
+        if account.kind == "device" and account.mac:
+            return self.access.device_principal(PrincipalKind.DEVICE_ACCOUNT, self.protocol,
+                                                MacAddress(account.mac), name=account.username)
+        kind = PrincipalKind.SITE_ACCOUNT if account.kind == "site" else PrincipalKind.BOOTSTRAP
+        return Principal(kind, self.protocol, account.username)
+
+    def _cert_principal(self, request: web.Request) -> Principal | web.Response:
+        assert self.identifier is not None
+        transport = request.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if not der:
+            self._refuse_auth(request, "no-client-certificate", "anonymous")
+            return web.Response(status=403, text="client certificate required\n")
+        facts = self.identifier.identify(der, dt.datetime.now(dt.UTC))
+        identity = f"cert:{facts.common_name or '?'}"
+        if facts.revoked:
+            self._refuse_auth(request, "certificate-revoked", identity)
+            return web.Response(status=403, text="certificate revoked\n")
+        if facts.expired and not self.tolerate_expired:
+            self._refuse_auth(request, "certificate-expired", identity)
+            return web.Response(status=403, text="certificate expired\n")
+        if facts.mac is None:
+            self._refuse_auth(request, "certificate-cn-not-mac", identity)
+            return web.Response(status=403, text="certificate common name is not a MAC\n")
+        return self.access.device_principal(PrincipalKind.DEVICE_CERT, self.protocol, facts.mac,
+                                            cert_kind=facts.kind)
+
+    def identify(self, request: web.Request) -> Principal | web.Response:
+        if self.secure:
+            return self._cert_principal(request)
+        return self._digest_principal(request)
+
+    # dispatch
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        agent = parse_user_agent(request.headers.get("User-Agent"))
+        identified = self.identify(request)
+        if isinstance(identified, web.Response):
+            self._log(request, "-", identified.status, 0, started)
+            return identified
+        principal = identified
+        raw_path = request.raw_path.split("?", 1)[0]
+        try:
+            if request.method in ("GET", "HEAD"):
+                response = await self._get(request, principal, raw_path)
+            elif request.method == "PUT":
+                response = await self._put(request, principal, raw_path)
+            else:
+                response = web.Response(status=405, headers={"Allow": "GET, HEAD, PUT"})
+        except Refused as refused:
+            if refused.reason is Reason.UNSAFE_PATH:
+                response = web.Response(status=400, text="bad path\n")
+            elif refused.hide:
+                response = web.Response(status=404, text="not found\n")
+            else:
+                response = web.Response(status=403, text="forbidden\n")
+        except NotFound:
+            response = web.Response(status=404, text="not found\n")
+        except UploadError as error:
+            response = web.Response(status=error.http_status, text=f"{error}\n")
+        self.access.note(principal, ip=_peer(request), agent=agent,
+                         user_agent=request.headers.get("User-Agent", ""), path=raw_path)
+        size = response.content_length or 0
+        self._log(request, principal.label(), response.status, size, started)
+        return response
+
+    async def _get(self, request: web.Request, principal: Principal,
+                   raw_path: str) -> web.StreamResponse:
+        grant = self.access.read(principal, raw_path, ip=_peer(request))
+        if grant.body is not None:
+            return web.Response(body=grant.body, content_type=grant.content_type,
+                                headers={"Last-Modified": _http_date(grant.mtime)})
+        assert grant.path is not None
+        return web.FileResponse(grant.path, headers={"Content-Type": grant.content_type})
+
+    async def _put(self, request: web.Request, principal: Principal,
+                   raw_path: str) -> web.Response:
+        if request.content_length is not None:
+            self._check_declared_size(principal, raw_path, request)
+        resource, writer = self.access.open_upload(principal, raw_path, ip=_peer(request))
+        existed = writer.target.exists()
+        try:
+            async for chunk in request.content.iter_chunked(UPLOAD_CHUNK):
+                writer.write(chunk)
+            if request.content_length is not None and writer.size != request.content_length:
+                raise UploadError("upload ended before Content-Length bytes arrived")
+            await asyncio.get_running_loop().run_in_executor(None, writer.commit)
+        except BaseException:
+            writer.abort()
+            raise
+        if principal.mac is not None:
+            self.access.recorder.event(Event(time.time(), principal.mac.value, "upload",
+                                             f"{resource.name} {writer.size} bytes"))
+        return web.Response(status=204 if existed else 201)
+
+    def _check_declared_size(self, principal: Principal, raw_path: str,
+                             request: web.Request) -> None:
+        """Refuse an over-limit upload before reading its body (413 at once)."""
+        resource = self.access.resolve(principal, raw_path, ip=_peer(request), decoded=False)
+        if resource.upload_kind is None or request.content_length is None:
+            return
+        limit = self.access.settings.uploads.limit_for(resource.upload_kind)
+        if request.content_length > limit:
+            raise UploadError(
+                f"upload {resource.name} declares {request.content_length} bytes; the "
+                f"{resource.upload_kind.limit_class} limit is {limit} bytes",
+                http_status=413,
+            )
+
+    def _log(self, request: web.Request, identity: str, status: int, size: int,
+             started: float) -> None:
+        self.access.audit.access(protocol=self.protocol.value, ip=_peer(request),
+                                 identity=identity, method=request.method, path=request.path,
+                                 status=status, size=size,
+                                 duration=time.perf_counter() - started)
+
+
+def _http_date(timestamp: float) -> str:
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(timestamp))
+
+
+def build_app(handler: PhoneHandler, extra_routes: list[web.RouteDef] | None = None) -> web.Application:
+    """The aiohttp application for one listener; ``extra_routes`` come first."""
+    app = web.Application(client_max_size=1024**3)
+    if extra_routes:
+        app.add_routes(extra_routes)
+    app.router.add_route("GET", "/{tail:.*}", handler.handle)
+    app.router.add_route("PUT", "/{tail:.*}", handler.handle)
+    app.router.add_route("*", "/{tail:.*}", handler.handle)
+    return app

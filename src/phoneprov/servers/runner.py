@@ -1,0 +1,240 @@
+"""Start and stop every listener of a site: HTTP, HTTPS, FTP, TFTP.
+
+One process runs all listeners on one event loop; ``--workers N`` forks N such
+processes sharing the ports with SO_REUSEPORT. SIGINT/SIGTERM stop accepting,
+let requests in flight (uploads included) finish for up to ``GRACE`` seconds,
+then flush the device records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiohttp import web
+
+from phoneprov.config import Settings
+from phoneprov.errors import ListenError
+from phoneprov.pki.authority import CertificateAuthority
+from phoneprov.pki.trust import polycom_chain
+from phoneprov.protocols.digest import DigestAuthority
+from phoneprov.provisioning.access import AccessService
+from phoneprov.provisioning.audit import Audit
+from phoneprov.provisioning.identify import CertIdentifier
+from phoneprov.provisioning.site import NONCE_SECRET
+from phoneprov.servers.http import PhoneHandler, build_app
+from phoneprov.servers.tls import server_context
+from phoneprov.servers.tlsgate import TlsGate
+from phoneprov.store.sql import Recorder, SqlStore
+
+GRACE = 30.0
+log = logging.getLogger("phoneprov.server")
+
+
+class Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+@dataclass
+class Running:
+    """What ``start`` brought up; ``stop`` takes it down in reverse order."""
+
+    settings: Settings
+    store: SqlStore
+    recorder: Recorder
+    access: AccessService
+    runners: list[web.AppRunner] = field(default_factory=list)
+    servers: list[asyncio.AbstractServer] = field(default_factory=list)
+    others: list[Closable] = field(default_factory=list)
+    tls_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    urls: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            server.close()
+        for other in self.others:
+            await other.close()
+        for runner in self.runners:
+            await runner.cleanup()
+        for task in list(self.tls_tasks):
+            task.cancel()
+        self.recorder.stop()
+        self.store.close()
+
+
+def _bind_error(error: OSError, what: str, port: int, flag: str) -> ListenError:
+    if error.errno == errno.EADDRINUSE:
+        return ListenError(f"{what} port {port} is already in use",
+                           f"Stop the other server or choose another port with {flag} "
+                           "(or in phoneprov.toml).")
+    if error.errno == errno.EACCES:
+        return ListenError(f"{what} port {port} needs privileges",
+                           f"Run as root, or use a port above 1023 with {flag}.")
+    return ListenError(f"cannot listen for {what} on port {port}: {error.strerror}",
+                       f"Check the bind address and {flag}.")
+
+
+def _listen_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _display_host(settings: Settings) -> str:
+    host = settings.primary_fqdn
+    return f"[{host}]" if ":" in host else host
+
+
+async def start(settings: Settings, *, reuse_port: bool = False,
+                audit: Audit | None = None) -> Running:
+    """Bring up every enabled listener; raise ListenError naming a busy port."""
+    audit = audit or Audit()
+    store = SqlStore(settings.database_url)
+    recorder = Recorder(store)
+    recorder.start()
+    access = AccessService(settings, store, recorder, audit)
+    running = Running(settings, store, recorder, access)
+    host = _display_host(settings)
+    try:
+        if settings.http.enabled:
+            await _start_http(running, audit, reuse_port)
+            running.urls["http"] = f"http://{host}:{running.ports['http']}/"
+        if settings.https.enabled:
+            await _start_https(running, audit, reuse_port)
+            running.urls["https"] = f"https://{host}:{running.ports['https']}/"
+        for name, starter in _optional_starters(settings):
+            handle = await starter(settings, access)
+            running.others.append(handle)
+            running.ports[name] = int(getattr(handle, "port", 0))
+            running.urls[name] = f"{name}://{host}:{running.ports[name]}/"
+    except BaseException:
+        await running.stop()
+        raise
+    return running
+
+
+async def _start_http(running: Running, audit: Audit, reuse_port: bool) -> None:
+    settings = running.settings
+    secret = (settings.pki_dir / NONCE_SECRET).read_bytes()
+    handler = PhoneHandler(running.access, secure=False,
+                           authority=DigestAuthority(secret, settings.http.realm,
+                                                     settings.http.nonce_lifetime))
+    runner = web.AppRunner(build_app(handler), access_log=None, shutdown_timeout=GRACE)
+    await runner.setup()
+    running.runners.append(runner)
+    try:
+        sock = _listen_socket(settings.http.bind, settings.http.port, reuse_port)
+    except OSError as error:
+        raise _bind_error(error, "HTTP", settings.http.port, "--http-port") from None
+    site = web.SockSite(runner, sock)
+    await site.start()
+    running.ports["http"] = int(sock.getsockname()[1])
+
+
+async def _start_https(running: Running, audit: Audit, reuse_port: bool) -> None:
+    settings = running.settings
+    context = server_context(settings)
+    ca = CertificateAuthority.load(settings.pki_dir)
+    identifier = CertIdentifier(ca.cert, polycom_chain()[1:], settings.pki_dir / "crl.pem")
+    handler = PhoneHandler(running.access, secure=True, identifier=identifier)
+    runner = web.AppRunner(build_app(handler), access_log=None, shutdown_timeout=GRACE)
+    await runner.setup()
+    running.runners.append(runner)
+    try:
+        sock = _listen_socket(settings.https.bind, settings.https.port, reuse_port)
+    except OSError as error:
+        raise _bind_error(error, "HTTPS", settings.https.port, "--https-port") from None
+    assert runner.server is not None
+    app_factory = runner.server
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: TlsGate(app_factory, context, audit, running.tls_tasks), sock=sock)
+    running.servers.append(server)
+    running.ports["https"] = int(sock.getsockname()[1])
+
+
+Starter = Callable[[Settings, AccessService], Awaitable[Closable]]
+
+
+def _optional_starters(settings: Settings) -> list[tuple[str, Starter]]:
+    """FTP and TFTP listeners, when enabled and built into this installation."""
+    starters: list[tuple[str, Starter]] = []
+    if settings.ftp.enabled:
+        try:
+            from phoneprov.servers.ftp import start_ftp
+        except ImportError:
+            pass
+        else:
+            starters.append(("ftp", start_ftp))
+    if settings.tftp.enabled:
+        try:
+            from phoneprov.servers.tftp import start_tftp
+        except ImportError:
+            pass
+        else:
+            starters.append(("tftp", lambda s, access: start_tftp(s.tftp, access)))
+    return starters
+
+
+async def serve_until_signalled(settings: Settings, *, reuse_port: bool,
+                                on_ready: Callable[[Running], None] | None = None) -> None:
+    """Run until SIGINT/SIGTERM, then stop gracefully."""
+    running = await start(settings, reuse_port=reuse_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if on_ready is not None:
+        on_ready(running)
+    await stop.wait()
+    log.info("stopping: finishing requests in flight (up to %.0f s)", GRACE)
+    await running.stop()
+
+
+def _worker(settings: Settings) -> None:
+    try:
+        asyncio.run(serve_until_signalled(settings, reuse_port=True))
+    except ListenError as error:
+        print(f"error: {error}\nhint: {error.hint}", file=sys.stderr)
+        os._exit(3)
+
+
+def run_workers(settings: Settings, workers: int,
+                on_ready: Callable[[Running], None] | None = None) -> int:
+    """Serve with ``workers`` processes; return the exit code."""
+    if workers <= 1:
+        asyncio.run(serve_until_signalled(settings, reuse_port=False, on_ready=on_ready))
+        return 0
+    ctx = multiprocessing.get_context("fork")
+    children = [ctx.Process(target=_worker, args=(settings,), daemon=False) for _ in range(workers)]
+    for child in children:
+        child.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.pid is not None and child.is_alive():
+                os.kill(child.pid, signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    code = 0
+    for child in children:
+        child.join()
+        code = code or (child.exitcode or 0)
+    return code

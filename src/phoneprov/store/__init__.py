@@ -1,0 +1,1 @@
+"""Persistence: devices, events, credentials. SQLAlchemy Core; SQLite or PostgreSQL by URL."""

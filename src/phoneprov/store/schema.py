@@ -1,0 +1,71 @@
+"""Tables and forward-only migrations.
+
+Each migration is a function applied once, in order; ``schema_version`` records
+the last one applied. Never edit a released migration: add the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("mac", sa.String(12), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("model", sa.String(64), nullable=False, server_default=""),
+    sa.Column("family", sa.String(64), nullable=False, server_default=""),
+    sa.Column("firmware", sa.String(64), nullable=False, server_default=""),
+    sa.Column("updater_version", sa.String(64), nullable=False, server_default=""),
+    sa.Column("stage", sa.String(16), nullable=False, server_default=""),
+    sa.Column("ip", sa.String(64), nullable=False, server_default=""),
+    sa.Column("protocol", sa.String(8), nullable=False, server_default=""),
+    sa.Column("cert_kind", sa.String(16), nullable=False, server_default=""),
+    sa.Column("user_agent", sa.String(256), nullable=False, server_default=""),
+    sa.Column("site", sa.String(64), nullable=False, server_default=""),
+    sa.Column("group_name", sa.String(64), nullable=False, server_default=""),
+    sa.Column("label", sa.String(128), nullable=False, server_default=""),
+    sa.Column("first_seen", sa.Float, nullable=True),
+    sa.Column("last_seen", sa.Float, nullable=True),
+    sa.Column("requests", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("flags", sa.String(256), nullable=False, server_default=""),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", sa.Float, nullable=False, index=True),
+    sa.Column("mac", sa.String(12), nullable=False, server_default="", index=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+)
+
+credentials = sa.Table(
+    "credentials",
+    metadata,
+    sa.Column("username", sa.String(128), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # bootstrap | site | device
+    sa.Column("mac", sa.String(12), nullable=False, server_default=""),
+    sa.Column("realm", sa.String(128), nullable=False),
+    sa.Column("ha1", sa.String(64), nullable=False),  # MD5(user:realm:password) for digest
+    sa.Column("password_hash", sa.String(256), nullable=False),  # scrypt, for FTP and Basic
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+
+def _v1(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[devices, events, credentials])
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1]
