@@ -1,0 +1,386 @@
+"""The TFTP listener: asyncio datagram endpoints driving ``protocols.tftp``.
+
+One socket on the configured port takes requests. Each accepted request gets
+its own socket on an ephemeral port, the server's transfer ID (RFC 1350 §4), and
+one transfer state machine; timers are ``loop.call_at`` at the machine's
+deadline. Every request goes through ``AccessService`` with the TFTP principal,
+so the one policy decides; refusals become TFTP error packets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import cast
+
+from phoneprov.config import TftpSettings
+from phoneprov.errors import ListenError, PhoneprovError
+from phoneprov.model import Principal, PrincipalKind, Protocol
+from phoneprov.protocols.tftp import (
+    BytesContent,
+    Content,
+    Limits,
+    ReadTransfer,
+    Step,
+    WriteTransfer,
+    negotiate,
+    prepare_content,
+)
+from phoneprov.protocols.tftp_codec import (
+    Error,
+    ErrorCode,
+    Request,
+    TftpError,
+    decode,
+    error_packet,
+)
+from phoneprov.provisioning.access import AccessService, NotFound, Refused
+from phoneprov.provisioning.uploads import UploadWriter
+
+Address = tuple[str, int]
+PRINCIPAL = Principal(PrincipalKind.BOOTSTRAP, Protocol.TFTP, name="tftp")
+
+
+class _FileContent:
+    """Content read from an open file with pread: no shared offset, no mapping to go stale."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.size = os.fstat(fd).st_size
+
+    def read(self, offset: int, length: int) -> bytes:
+        return os.pread(self.fd, length, offset)
+
+
+@dataclass
+class _Job:
+    """What a transfer needs besides its state machine: for the log and the end."""
+
+    request: Request
+    ip: str
+    started: float
+    fd: int | None = None  # the served file, closed with the transfer
+    writer: UploadWriter | None = None  # the upload, committed when the transfer succeeds
+
+
+class _Session(asyncio.DatagramProtocol):
+    """One transfer on its own socket, talking to one client address."""
+
+    def __init__(
+        self, server: TftpServer, peer: Address, transfer: ReadTransfer | WriteTransfer, job: _Job
+    ) -> None:
+        self.server = server
+        self.peer = peer
+        self.transfer = transfer
+        self.job = job
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.DatagramTransport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # The selector loop's datagram transport does not subclass DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        self._apply(self.transfer.start(self.loop.time()))
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        if self.closed or self.transport is None:
+            return
+        if addr[:2] != self.peer[:2]:
+            # RFC 1350 §4: a packet from another TID gets error 5 and does not disturb us.
+            self.transport.sendto(error_packet(ErrorCode.UNKNOWN_TID, "unknown transfer ID"), addr)
+            return
+        self._apply(self.transfer.receive(data, self.loop.time()))
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP errors (client gone) are left to the retry limit, like a lost packet."""
+
+    def _apply(self, step: Step) -> None:
+        assert self.transport is not None
+        for datagram in step.send:
+            self.transport.sendto(datagram, self.peer)
+        if step.outcome is not None:
+            self.server.finished(self, step.outcome.ok, step.outcome.bytes)
+        deadline = self.transfer.deadline
+        if deadline is None:
+            self.close()
+        elif self.timer is None or self.timer.when() > deadline:
+            # A timer that fires early re-arms itself (see _expire), so moving the
+            # deadline later, which happens on every ACK, costs no timer churn.
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = self.loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self.timer = None
+        deadline = self.transfer.deadline
+        if self.closed or deadline is None:
+            return
+        now = self.loop.time()
+        if now < deadline:
+            self.timer = self.loop.call_at(deadline, self._expire)
+            return
+        self._apply(self.transfer.expire(now))
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.transport is not None:
+            self.transport.close()
+        if self.job.fd is not None:
+            os.close(self.job.fd)
+            self.job.fd = None
+        if self.job.writer is not None:
+            # A successful upload's writer was handed to the commit task; this one failed.
+            self.job.writer.abort()
+            self.job.writer = None
+        self.server.forget(self)
+
+
+class _Listener(asyncio.DatagramProtocol):
+    def __init__(self, server: TftpServer) -> None:
+        self.server = server
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        self.server.request(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        """A client that went away before our error reached it: nothing to do."""
+
+
+class TftpServer:
+    """The running listener; ``port`` is the bound port, ``close()`` stops everything."""
+
+    def __init__(self, settings: TftpSettings, access: AccessService) -> None:
+        self.settings = settings
+        self.access = access
+        self.loop = asyncio.get_running_loop()
+        self.sessions: dict[Address, _Session] = {}  # by client address: one transfer each
+        self.opening: set[asyncio.Task[None]] = set()
+        self.committing: set[asyncio.Task[None]] = set()
+        self.transport: asyncio.DatagramTransport | None = None
+        self.limits = Limits(timeout=settings.timeout, retries=settings.retries)
+
+    @property
+    def port(self) -> int:
+        assert self.transport is not None
+        return int(self.transport.get_extra_info("sockname")[1])
+
+    def _error(self, addr: Address, code: ErrorCode, message: str) -> None:
+        if self.transport is not None:
+            self.transport.sendto(error_packet(code, message), addr)
+
+    def request(self, data: bytes, addr: Address) -> None:
+        """A datagram on the main port: start a transfer or answer with an error."""
+        peer = (addr[0], addr[1])
+        if peer in self.sessions:
+            return  # the client repeated its request; the transfer's own timer answers
+        try:
+            packet = decode(data)
+        except TftpError as error:
+            self._refuse(peer, error.code, str(error), "malformed-request", "")
+            return
+        if isinstance(packet, Error):
+            return  # never answer an error (RFC 1350 §7), or two servers could loop
+        if not isinstance(packet, Request):
+            self._refuse(
+                peer,
+                ErrorCode.ILLEGAL_OPERATION,
+                "expected a read or write request",
+                "malformed-request",
+                "",
+            )
+            return
+        if len(self.sessions) >= self.settings.max_transfers:
+            self._refuse(
+                peer,
+                ErrorCode.NOT_DEFINED,
+                f"server busy: {len(self.sessions)} transfers in progress; try again",
+                "busy",
+                packet.filename,
+            )
+            return
+        try:
+            transfer, job = self._prepare(packet, peer)
+        except Refused:
+            # AccessService already wrote the security line with the policy reason.
+            self._answer(peer, packet, ErrorCode.ACCESS_VIOLATION, "access violation")
+            return
+        except NotFound:
+            self._answer(peer, packet, ErrorCode.FILE_NOT_FOUND, "file not found")
+            return
+        except TftpError as error:
+            self._answer(peer, packet, error.code, str(error))
+            return
+        except (OSError, PhoneprovError) as error:
+            self._answer(peer, packet, ErrorCode.NOT_DEFINED, f"cannot open the file: {error}")
+            return
+        session = _Session(self, peer, transfer, job)
+        self.sessions[peer] = session
+        task = self.loop.create_task(self._open(session))
+        self.opening.add(task)
+        task.add_done_callback(self.opening.discard)
+
+    def _refuse(self, peer: Address, code: ErrorCode, message: str, reason: str, path: str) -> None:
+        self.access.audit.refused(
+            protocol=Protocol.TFTP.value,
+            ip=peer[0],
+            identity=PRINCIPAL.label(),
+            reason=reason,
+            path=path,
+            detail=message,
+        )
+        self._error(peer, code, message)
+
+    def _answer(self, peer: Address, request: Request, code: ErrorCode, message: str) -> None:
+        self._error(peer, code, message)
+        self._log(request, peer[0], code.name.lower().replace("_", "-"), 0, time.perf_counter())
+
+    def _prepare(
+        self, request: Request, peer: Address
+    ) -> tuple[ReadTransfer | WriteTransfer, _Job]:
+        """Ask the access service, then build the state machine; raises what it refuses."""
+        job = _Job(request, peer[0], time.perf_counter())
+        if request.is_write:
+            _resource, writer = self.access.open_upload(
+                PRINCIPAL, request.filename, ip=peer[0], decoded=True
+            )
+            limits = Limits(self.limits.timeout, self.limits.retries, max_upload=writer.limit)
+            try:
+                negotiated = negotiate(request, None, limits)
+            except TftpError:
+                writer.abort()
+                raise
+            job.writer = writer
+            return WriteTransfer(negotiated, request.mode, limits), job
+        grant = self.access.read(PRINCIPAL, request.filename, ip=peer[0], decoded=True)
+        content: Content
+        if grant.body is not None:
+            content = BytesContent(grant.body)
+        else:
+            assert grant.path is not None
+            job.fd = os.open(grant.path, os.O_RDONLY)
+            content = _FileContent(job.fd)
+        try:
+            content = prepare_content(content, request.mode)
+            negotiated = negotiate(request, content.size, self.limits)
+        except TftpError:
+            if job.fd is not None:
+                os.close(job.fd)
+            raise
+        return ReadTransfer(negotiated, content, self.limits), job
+
+    async def _open(self, session: _Session) -> None:
+        """Open the transfer's own socket (its TID); the session starts once it is bound."""
+        assert self.transport is not None
+        host = self.transport.get_extra_info("sockname")[0]
+        family = self.transport.get_extra_info("socket").family
+        try:
+            await self.loop.create_datagram_endpoint(
+                lambda: session, local_addr=(host, 0), family=family
+            )
+        except OSError as error:
+            self._refuse(
+                session.peer,
+                ErrorCode.NOT_DEFINED,
+                "server cannot open a socket",
+                "no-socket",
+                session.job.request.filename,
+            )
+            self._log(
+                session.job.request, session.peer[0], str(error.strerror), 0, session.job.started
+            )
+            session.close()
+
+    def finished(self, session: _Session, ok: bool, size: int) -> None:
+        """A transfer's outcome is known: commit an upload, write the access line."""
+        job = session.job
+        status = "ok" if ok else "aborted"
+        if job.writer is not None and ok:
+            assert isinstance(session.transfer, WriteTransfer)
+            writer, job.writer = job.writer, None
+            task = self.loop.create_task(self._commit(writer, session.transfer.upload, job))
+            self.committing.add(task)
+            task.add_done_callback(self.committing.discard)
+            return
+        self._log(job.request, job.ip, status, size, job.started)
+        self.access.note(PRINCIPAL, ip=job.ip, agent=None, path=job.request.filename)
+
+    async def _commit(self, writer: UploadWriter, upload: bytes, job: _Job) -> None:
+        """Write and commit the upload off the loop (fsync); the client already has its ACK."""
+
+        def store() -> int:
+            writer.write(upload)
+            return writer.commit()
+
+        try:
+            size = await self.loop.run_in_executor(None, store)
+        except (OSError, PhoneprovError) as error:
+            writer.abort()
+            self.access.audit.refused(
+                protocol=Protocol.TFTP.value,
+                ip=job.ip,
+                identity=PRINCIPAL.label(),
+                reason="upload-failed",
+                path=job.request.filename,
+                detail=str(error),
+            )
+            self._log(job.request, job.ip, "upload-failed", len(upload), job.started)
+            return
+        self._log(job.request, job.ip, "ok", size, job.started)
+
+    def _log(self, request: Request, ip: str, status: str, size: int, started: float) -> None:
+        self.access.audit.access(
+            protocol=Protocol.TFTP.value,
+            ip=ip,
+            identity=PRINCIPAL.label(),
+            method="WRQ" if request.is_write else "RRQ",
+            path=request.filename,
+            status=status,
+            size=size,
+            duration=time.perf_counter() - started,
+        )
+
+    def forget(self, session: _Session) -> None:
+        if self.sessions.get(session.peer) is session:
+            del self.sessions[session.peer]
+
+    async def close(self) -> None:
+        """Stop listening, end every transfer and wait for uploads being committed."""
+        if self.transport is not None:
+            self.transport.close()
+        for task in self.opening:
+            task.cancel()
+        for session in list(self.sessions.values()):
+            session.close()
+        tasks = self.opening | self.committing
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def start_tftp(settings: TftpSettings, access: AccessService) -> TftpServer:
+    """Bind the TFTP port and return the running server.
+
+    Access and security lines go through ``access.audit``. Raises ListenError when
+    the port cannot be bound.
+    """
+    server = TftpServer(settings, access)
+    family = socket.AF_INET6 if ":" in settings.bind else socket.AF_INET
+    try:
+        transport, _ = await server.loop.create_datagram_endpoint(
+            lambda: _Listener(server), local_addr=(settings.bind, settings.port), family=family
+        )
+    except OSError as error:
+        raise ListenError(
+            f"cannot bind TFTP on {settings.bind}:{settings.port}: {error.strerror}",
+            "Choose another [tftp] port in phoneprov.toml or pass --tftp-port; ports below "
+            "1024 (69 is the standard) need root or CAP_NET_BIND_SERVICE.",
+        ) from None
+    server.transport = transport
+    return server
