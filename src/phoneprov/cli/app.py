@@ -6,6 +6,7 @@ import typer
 
 from phoneprov import __version__
 from phoneprov.cli import dhcp as dhcp_cmds
+from phoneprov.cli import logs as logs_cmds
 from phoneprov.cli import site as site_cmds
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
 
 site_cmds.register(app)
 app.add_typer(dhcp_cmds.app, name="dhcp")
+app.add_typer(logs_cmds.app, name="logs")
 
 
 @app.command("version")
