@@ -170,3 +170,23 @@ def server_names(names: list[str] | tuple[str, ...]) -> tuple[str, SubjectAltNam
 def device_common_name(mac: MacAddress) -> str:
     """Return the CN of a device certificate: 12 lower-case hex digits, as in factory certs."""
     return mac.value
+
+
+Slot = Literal[
+    "platform1", "platform2", "app1", "app2", "app3", "app4", "app5", "app6"
+]  # fmt: skip
+SLOTS: tuple[str, ...] = get_args(Slot)
+
+
+def check_slot(slot: str) -> Slot:
+    """Return ``slot`` if it names a device certificate slot; raise InputError otherwise.
+
+    Two platform slots (flash; also for 802.1X, provisioning, syslog) and six
+    application slots (RAM) exist on the phone (SPEC §7).
+    """
+    if slot not in SLOTS:
+        raise InputError(
+            f"certificate slot {slot!r} does not exist on the phone",
+            f"Use one of: {', '.join(SLOTS)}.",
+        )
+    return slot  # type: ignore[return-value]
