@@ -68,4 +68,26 @@ def _v1(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[devices, events, credentials])
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1]
+# Lync/SfB device update requests (issue 8): the raw body the device POSTed is kept
+# with what it reported and what it was offered; the loop guard reads the latest rows.
+ucupdate_requests = sa.Table(
+    "ucupdate_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.Column("mac", sa.String(12), nullable=False, server_default="", index=True),
+    sa.Column("ip", sa.String(64), nullable=False, server_default="", index=True),
+    sa.Column("side", sa.String(8), nullable=False, server_default=""),
+    sa.Column("package", sa.String(400), nullable=False, server_default=""),
+    sa.Column("reported", sa.String(256), nullable=False, server_default=""),
+    sa.Column("offered", sa.String(256), nullable=False, server_default=""),
+    sa.Column("outcome", sa.String(32), nullable=False, server_default=""),
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+)
+
+
+def _ucupdate_requests(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[ucupdate_requests])
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _ucupdate_requests]
