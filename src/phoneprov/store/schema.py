@@ -90,4 +90,56 @@ def _ucupdate_requests(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[ucupdate_requests])
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _ucupdate_requests]
+device_lines = sa.Table(
+    "device_lines",
+    metadata,
+    sa.Column("mac", sa.String(12), primary_key=True),
+    sa.Column("line", sa.Integer, primary_key=True),  # reg.N on the phone, from 1
+    sa.Column("ext", sa.String(64), nullable=False),  # reg.N.address
+    sa.Column("user", sa.String(128), nullable=False, server_default=""),  # reg.N.auth.userId
+    sa.Column("password", sa.String(256), nullable=False, server_default=""),
+    sa.Column("server", sa.String(255), nullable=False, server_default=""),
+)
+
+firmware_images = sa.Table(
+    "firmware_images",
+    metadata,
+    sa.Column("version", sa.String(32), primary_key=True),
+    sa.Column("part", sa.String(32), primary_key=True),  # "" for the combined sip.ld
+    sa.Column("models", sa.String(512), nullable=False, server_default=""),  # comma list
+    sa.Column("sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False, server_default=""),
+    sa.Column("added", sa.Float, nullable=False),
+)
+
+firmware_assignments = sa.Table(
+    "firmware_assignments",
+    metadata,
+    sa.Column("scope", sa.String(8), primary_key=True),  # model | group
+    sa.Column("target", sa.String(64), primary_key=True),  # model token or group name
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("assigned", sa.Float, nullable=False),
+)
+
+firmware_downloads = sa.Table(
+    "firmware_downloads",
+    metadata,
+    sa.Column("mac", sa.String(12), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("first", sa.Float, nullable=False),
+    sa.Column("last", sa.Float, nullable=False),
+)
+
+
+def _inventory(conn: sa.Connection) -> None:
+    """Inventory lines, the firmware catalog and assignments, firmware download counts."""
+    metadata.create_all(
+        conn, tables=[device_lines, firmware_images, firmware_assignments, firmware_downloads]
+    )
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_devices_group ON devices (group_name)"))
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _ucupdate_requests, _inventory]
