@@ -4,9 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SITE ?= ./site
-# Debian tools the tests drive as real peers (curl is the phone; lftp/tftp-hpa for
+# Debian tools the tests drive as real peers (curl is the phone; lftp/tftp-hpa/atftp (windowsize) for
 # FTP/TFTP; dnsmasq/dhcpd/kea for DHCP; ab, nginx, tftpd-hpa and vsftpd for benchmarks).
-APT_TOOLS := curl openssl lftp tftp-hpa tftpd-hpa dnsmasq-base isc-dhcp-server \
+APT_TOOLS := curl openssl lftp tftp-hpa atftp tftpd-hpa dnsmasq-base isc-dhcp-server \
 	kea-dhcp4-server busybox apache2-utils nginx-light vsftpd iproute2 tcpdump \
 	chromium postgresql
 

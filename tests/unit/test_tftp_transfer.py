@@ -61,6 +61,16 @@ def wrq(*options: tuple[str, str]) -> Request:
             id="ok/windowsize-lowered-timeout-unknown-ignored",
         ),
         pytest.param(
+            (("blksize", "8192"), ("windowsize", "16")),
+            Negotiated(8192, 8, 2.0, None, (("blksize", "8192"), ("windowsize", "8"))),
+            id="ok/windowsize-lowered-to-fit-64k-burst",
+        ),
+        pytest.param(
+            (("blksize", "65464"), ("windowsize", "4")),
+            Negotiated(65464, 1, 2.0, None, (("blksize", "65464"), ("windowsize", "1"))),
+            id="ok/windowsize-1-at-largest-blksize",
+        ),
+        pytest.param(
             (("blksize", "8"), ("windowsize", "1")),
             Negotiated(8, 1, 2.0, None, (("blksize", "8"), ("windowsize", "1"))),
             id="ok/lowest-values",

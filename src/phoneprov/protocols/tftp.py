@@ -80,6 +80,11 @@ class Limits:
     retries: int = 5
     max_blksize: int = MAX_BLKSIZE
     max_windowsize: int = 64  # bounds one burst; RFC 7440 lets the server lower it
+    # One window's payload must fit the client's socket receive buffer, or its tail is
+    # dropped on every window: Linux gives a UDP socket 208 KiB by default and charges
+    # each 8 KiB datagram about 16 KiB of it. 64 KiB keeps windowsize 16 at blksize 1428
+    # (a full Ethernet frame) and lowers it to 8 at blksize 8192.
+    max_window_bytes: int = 64 * 1024
     max_upload: int = 10 * 1024**2
 
 
@@ -136,7 +141,8 @@ def negotiate(request: Request, size: int | None, limits: Limits) -> Negotiated:
         accepted.append(("tsize", str(tsize)))
     windowsize = _number(request, "windowsize", MIN_WINDOWSIZE, MAX_WINDOWSIZE)
     if windowsize is not None:
-        windowsize = min(windowsize, limits.max_windowsize)
+        burst = max(1, limits.max_window_bytes // (blksize or DEFAULT_BLKSIZE))
+        windowsize = min(windowsize, limits.max_windowsize, burst)
         accepted.append(("windowsize", str(windowsize)))
     return Negotiated(
         blksize=blksize or DEFAULT_BLKSIZE,

@@ -30,7 +30,6 @@ from phoneprov.protocols.tftp import (
     prepare_content,
 )
 from phoneprov.protocols.tftp_codec import (
-    Error,
     ErrorCode,
     Request,
     TftpError,
@@ -80,6 +79,12 @@ class _Session(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.closed = False
+        self.holding = False  # an upload is being committed; its final ACK waits
+
+    def send(self, datagrams: tuple[bytes, ...]) -> None:
+        if self.transport is not None and not self.closed:
+            for datagram in datagrams:
+                self.transport.sendto(datagram, self.peer)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # The selector loop's datagram transport does not subclass DatagramTransport.
@@ -99,10 +104,14 @@ class _Session(asyncio.DatagramProtocol):
         """ICMP errors (client gone) are left to the retry limit, like a lost packet."""
 
     def _apply(self, step: Step) -> None:
-        assert self.transport is not None
-        for datagram in step.send:
-            self.transport.sendto(datagram, self.peer)
-        if step.outcome is not None:
+        if step.outcome is not None and step.outcome.ok and self.job.writer is not None:
+            # The final ACK tells the phone its upload is stored: send it only once the
+            # upload is committed, and an error instead if it cannot be.
+            self.holding = True
+            self.server.commit(self, step.send)
+        elif not self.holding:
+            self.send(step.send)
+        if step.outcome is not None and not self.holding:
             self.server.finished(self, step.outcome.ok, step.outcome.bytes)
         deadline = self.transfer.deadline
         if deadline is None:
@@ -186,16 +195,9 @@ class TftpServer:
         except TftpError as error:
             self._refuse(peer, error.code, str(error), "malformed-request", "")
             return
-        if isinstance(packet, Error):
-            return  # never answer an error (RFC 1350 §7), or two servers could loop
         if not isinstance(packet, Request):
-            self._refuse(
-                peer,
-                ErrorCode.ILLEGAL_OPERATION,
-                "expected a read or write request",
-                "malformed-request",
-                "",
-            )
+            # Late traffic of an ended transfer (tftp-hpa ACKs the error it was sent) or an
+            # error packet: answering could start a loop between two hosts (RFC 1350 §7).
             return
         if len(self.sessions) >= self.settings.max_transfers:
             self._refuse(
@@ -219,7 +221,9 @@ class TftpServer:
             self._answer(peer, packet, error.code, str(error))
             return
         except (OSError, PhoneprovError) as error:
-            self._answer(peer, packet, ErrorCode.NOT_DEFINED, f"cannot open the file: {error}")
+            # The detail (a server path, an errno) is for the administrator, not the client.
+            self._security(peer[0], "server-error", packet.filename, str(error))
+            self._answer(peer, packet, ErrorCode.NOT_DEFINED, "the file cannot be read")
             return
         session = _Session(self, peer, transfer, job)
         self.sessions[peer] = session
@@ -228,15 +232,19 @@ class TftpServer:
         task.add_done_callback(self.opening.discard)
 
     def _refuse(self, peer: Address, code: ErrorCode, message: str, reason: str, path: str) -> None:
+        self._security(peer[0], reason, path, message)
+        self._error(peer, code, message)
+
+    def _security(self, ip: str, reason: str, path: str, detail: str) -> None:
+        """One security-log line for a refusal the access service did not make itself."""
         self.access.audit.refused(
             protocol=Protocol.TFTP.value,
-            ip=peer[0],
+            ip=ip,
             identity=PRINCIPAL.label(),
             reason=reason,
             path=path,
-            detail=message,
+            detail=detail,
         )
-        self._error(peer, code, message)
 
     def _answer(self, peer: Address, request: Request, code: ErrorCode, message: str) -> None:
         self._error(peer, code, message)
@@ -286,34 +294,29 @@ class TftpServer:
                 lambda: session, local_addr=(host, 0), family=family
             )
         except OSError as error:
-            self._refuse(
-                session.peer,
-                ErrorCode.NOT_DEFINED,
-                "server cannot open a socket",
-                "no-socket",
-                session.job.request.filename,
-            )
-            self._log(
-                session.job.request, session.peer[0], str(error.strerror), 0, session.job.started
-            )
+            self._security(session.peer[0], "no-socket", session.job.request.filename, str(error))
+            self._error(session.peer, ErrorCode.NOT_DEFINED, "server cannot open a socket")
             session.close()
 
     def finished(self, session: _Session, ok: bool, size: int) -> None:
-        """A transfer's outcome is known: commit an upload, write the access line."""
+        """A transfer's outcome is known: write the access line, note the sighting."""
         job = session.job
-        status = "ok" if ok else "aborted"
-        if job.writer is not None and ok:
-            assert isinstance(session.transfer, WriteTransfer)
-            writer, job.writer = job.writer, None
-            task = self.loop.create_task(self._commit(writer, session.transfer.upload, job))
-            self.committing.add(task)
-            task.add_done_callback(self.committing.discard)
-            return
-        self._log(job.request, job.ip, status, size, job.started)
+        self._log(job.request, job.ip, "ok" if ok else "aborted", size, job.started)
         self.access.note(PRINCIPAL, ip=job.ip, agent=None, path=job.request.filename)
 
-    async def _commit(self, writer: UploadWriter, upload: bytes, job: _Job) -> None:
-        """Write and commit the upload off the loop (fsync); the client already has its ACK."""
+    def commit(self, session: _Session, final: tuple[bytes, ...]) -> None:
+        """Store a received upload off the loop (fsync), then send ``final`` (the last ACK)."""
+        assert isinstance(session.transfer, WriteTransfer) and session.job.writer is not None
+        writer, session.job.writer = session.job.writer, None
+        task = self.loop.create_task(self._commit(session, writer, final))
+        self.committing.add(task)
+        task.add_done_callback(self.committing.discard)
+
+    async def _commit(
+        self, session: _Session, writer: UploadWriter, final: tuple[bytes, ...]
+    ) -> None:
+        assert isinstance(session.transfer, WriteTransfer)
+        upload = session.transfer.upload
 
         def store() -> int:
             writer.write(upload)
@@ -323,17 +326,17 @@ class TftpServer:
             size = await self.loop.run_in_executor(None, store)
         except (OSError, PhoneprovError) as error:
             writer.abort()
-            self.access.audit.refused(
-                protocol=Protocol.TFTP.value,
-                ip=job.ip,
-                identity=PRINCIPAL.label(),
-                reason="upload-failed",
-                path=job.request.filename,
-                detail=str(error),
+            session.send((error_packet(ErrorCode.DISK_FULL, "upload could not be stored"),))
+            self._security(
+                session.peer[0], "upload-failed", session.job.request.filename, str(error)
             )
-            self._log(job.request, job.ip, "upload-failed", len(upload), job.started)
+            session.holding = False
+            self.finished(session, False, 0)
+            session.close()
             return
-        self._log(job.request, job.ip, "ok", size, job.started)
+        session.send(final)
+        session.holding = False
+        self.finished(session, True, size)
 
     def _log(self, request: Request, ip: str, status: str, size: int, started: float) -> None:
         self.access.audit.access(
