@@ -94,7 +94,9 @@ def parse_kea(text: str) -> dict[Key, bytes]:
 
 
 def parse_dnsmasq(text: str) -> dict[Key, bytes]:
-    tags = dict(re.findall(r"^dhcp-vendorclass=set:([^,]+),(.+)$", text, re.M))
+    tags: dict[str, str] = {}
+    for tag, vendor in re.findall(r"^dhcp-vendorclass=set:([^,]+),(.+)$", text, re.M):
+        tags.setdefault(tag, vendor)
     names = {"option:time-offset": 2, "option:ntp-server": 42}
     out: dict[Key, bytes] = {}
     for tag, code_text, value in re.findall(

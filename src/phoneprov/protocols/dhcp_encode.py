@@ -19,6 +19,9 @@ from phoneprov.errors import InputError
 
 MS_UC_CLIENT = "MS-UC-Client"
 CPE_OCPHONE = "CPE-OCPHONE"
+# The OCS 2007 Phone Edition release notes spell the class this way; servers that
+# compare option 60 case-sensitively must list both.
+CPE_OCPHONE_ALT = "CPE-OCPhone"
 DEFAULT_CERT_PROV_PATH = "/CertProv/CertProvisioningService.svc"
 BOOT_SCHEMES = ("ftp", "tftp", "http", "https")
 

@@ -172,7 +172,7 @@ def kea_config(options: Sequence[DhcpOption]) -> dict[str, object]:
         vendor = option.vendor_class or ""
         test = f"option[60].text == '{vendor}'"
         if vendor == enc.CPE_OCPHONE:
-            test += " or option[60].text == 'CPE-OCPhone'"
+            test += f" or option[60].text == '{enc.CPE_OCPHONE_ALT}'"
         classes.append(
             {
                 "name": f"phoneprov-{CLASS_TAGS[vendor]}",
@@ -227,7 +227,8 @@ def render_dnsmasq(options: Sequence[DhcpOption]) -> str:
             "note: option 43 is given as raw hex per vendor class: dnsmasq's vendor: form",
             "writes sub-options in reverse order and adds an END byte.",
             "note: text is quoted so dnsmasq never re-types it as an address or hex.",
-            "note: dhcp-vendorclass matches a substring of option 60.",
+            "note: dhcp-vendorclass matches a case-sensitive substring of option 60, so",
+            "CPE-OCPHONE is listed in both of Microsoft's spellings.",
         ],
     )
     for option in plain(options):
@@ -245,5 +246,7 @@ def render_dnsmasq(options: Sequence[DhcpOption]) -> str:
     for option in by_class(options):
         tag = CLASS_TAGS[option.vendor_class or ""]
         lines.append(f"dhcp-vendorclass=set:{tag},{option.vendor_class}")
+        if option.vendor_class == enc.CPE_OCPHONE:
+            lines.append(f"dhcp-vendorclass=set:{tag},{enc.CPE_OCPHONE_ALT}")
         lines.append(f"dhcp-option-force=tag:{tag},43,{colon_hex(option.data)}")
     return "\n".join(lines) + "\n"

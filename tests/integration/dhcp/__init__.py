@@ -1,0 +1,1 @@
+"""Real-server DHCP harness: a network-namespace pair, server launchers, a pcap reader."""
