@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from phoneprov import __version__
+from phoneprov.cli import ca as ca_cmds
+from phoneprov.cli import cert as cert_cmds
 from phoneprov.cli import dhcp as dhcp_cmds
 from phoneprov.cli import logs as logs_cmds
 from phoneprov.cli import site as site_cmds
@@ -19,6 +21,8 @@ app = typer.Typer(
 )
 
 site_cmds.register(app)
+app.add_typer(ca_cmds.app, name="ca")
+app.add_typer(cert_cmds.app, name="cert")
 app.add_typer(dhcp_cmds.app, name="dhcp")
 app.add_typer(logs_cmds.app, name="logs")
 

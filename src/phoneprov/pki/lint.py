@@ -105,6 +105,11 @@ def _hash_name(cert: x509.Certificate) -> str:
     return algorithm.name if algorithm is not None else "none"
 
 
+def hash_label(name: str) -> str:
+    """Return ``sha256`` as administrators write it: ``SHA-256``."""
+    return name.upper().replace("SHA", "SHA-", 1) if name.startswith("sha") else name.upper()
+
+
 def _family_problems(family: str, chain: Sequence[x509.Certificate]) -> list[Problem]:
     rules = RULES[family]
     problems: list[Problem] = []
@@ -113,7 +118,8 @@ def _family_problems(family: str, chain: Sequence[x509.Certificate]) -> list[Pro
         hash_name = _hash_name(cert)
         reasons: list[str] = []
         if hash_name not in rules.hashes:
-            reasons.append(f"it reads only {'/'.join(sorted(rules.hashes)).upper()} signatures")
+            allowed = "/".join(hash_label(h) for h in sorted(rules.hashes))
+            reasons.append(f"it reads only {allowed} signatures")
         if isinstance(key, rsa.RSAPublicKey) and key.key_size > rules.max_rsa_bits:
             reasons.append(f"it reads RSA keys up to {rules.max_rsa_bits} bits")
         elif not isinstance(key, rsa.RSAPublicKey) and not (
@@ -126,7 +132,7 @@ def _family_problems(family: str, chain: Sequence[x509.Certificate]) -> list[Pro
                 Problem(
                     family,
                     label,
-                    f"{label} is {describe_public_key(key)}/{hash_name.upper()}: "
+                    f"{label} is {describe_public_key(key)}/{hash_label(hash_name)}: "
                     f"a {rules.title} cannot read it ({'; '.join(reasons)})",
                     rules.fix,
                 )
