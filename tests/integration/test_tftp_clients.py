@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tftp_harness import INITIAL, Running, make_site, serve
+from tests.integration.tftp_harness import INITIAL, Running, make_site, serve
 
 FIRMWARE_SIZE = 20 * 1024 * 1024 + 77  # not a multiple of any block size tested
 SMALL_SIZE = 2 * 1024 * 1024  # a multiple of 512 and 8192: ends with an empty block

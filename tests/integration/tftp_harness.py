@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from phoneprov.config import Settings, TftpSettings
+from phoneprov.config import Settings, TftpSettings, UploadSettings
 from phoneprov.provisioning.access import AccessService
 from phoneprov.provisioning.audit import SECURITY_LOGGER, Audit
 from phoneprov.servers.tftp import TftpServer, start_tftp
@@ -72,11 +72,15 @@ def make_site(root: Path, firmware: bytes) -> Path:
 
 
 @contextmanager
-def serve(site: Path, **tftp: object) -> Iterator[Running]:
+def serve(site: Path, uploads: UploadSettings | None = None, **tftp: object) -> Iterator[Running]:
     """Run the server for ``site`` on 127.0.0.1 and a free port until the block ends."""
     options: dict[str, object] = {"bind": "127.0.0.1", "port": 0, "timeout": 1.0, "retries": 3}
     options.update(tftp)
-    settings = Settings(site_dir=site, tftp=TftpSettings(**options))  # type: ignore[arg-type]
+    settings = Settings(
+        site_dir=site,
+        tftp=TftpSettings(**options),  # type: ignore[arg-type]
+        uploads=uploads or UploadSettings(),
+    )
     store = SqlStore(settings.database_url)
     recorder = Recorder(store)
     recorder.start()
@@ -133,16 +137,20 @@ def fetch(
     name: str,
     *,
     mode: str = "octet",
-    timeout: float = 2.0,
+    wait: float = 2.0,
     **options: object,
 ) -> Fetched:
-    """Read ``name`` over TFTP like a client that supports every option; raise on ERROR."""
+    """Read ``name`` over TFTP like a client that supports every option; raise on ERROR.
+
+    ``options`` go into the request (blksize, windowsize, tsize, timeout); ``wait`` is
+    this client's own retransmission timeout.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.settimeout(timeout)
+    sock.settimeout(wait)
     try:
         sock.sendto(request(1, name, mode, **options), ("127.0.0.1", port))
-        blksize = int(str(options.get("blksize", 512)))
-        window = int(str(options.get("windowsize", 1)))
+        blksize = 512  # until an OACK says otherwise (RFC 2347)
+        window = 1
         received = bytearray()
         oack: dict[str, str] = {}
         expected, since_ack, duplicates = 1, 0, 0
