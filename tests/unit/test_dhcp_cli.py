@@ -78,6 +78,15 @@ def test_ok_url_derived_from_site_settings(tmp_path: Path) -> None:
     assert any("https://prov.corp.example:8443/" in note for note in by_code[160]["notes"])
 
 
+def test_ok_http_disabled_site_is_flagged(tmp_path: Path) -> None:
+    site = write_site(
+        tmp_path / "site", '[site]\nfqdns = ["prov.corp.example"]\n[http]\nenabled = false\n'
+    )
+    code, out, _ = run("options", "--site", str(site))
+    assert code == 0
+    assert "cannot bootstrap" in out
+
+
 def test_ok_localhost_site_is_flagged(tmp_path: Path) -> None:
     site = write_site(tmp_path / "site", "[site]\nname = 'demo'\n")
     code, out, _ = run("options", "--site", str(site))

@@ -64,6 +64,11 @@ def _site_url(site: Path | None) -> tuple[str, tuple[str, ...]]:
         "with the phone's provisioning user, factory default PlcmSpIp / PlcmSpIp; initial.cfg "
         f"then moves the phone to {settings.https_url()} (mutual TLS)."
     ]
+    if not settings.http.enabled:
+        notes.append(
+            "[http] enabled = false in phoneprov.toml: phones without phoneprov's CA cannot "
+            "bootstrap. Enable HTTP, or pass --provisioning-url for a server they can reach."
+        )
     host = settings.primary_fqdn
     loopback = host == "localhost"
     if not loopback:
