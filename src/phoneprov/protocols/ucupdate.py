@@ -328,3 +328,18 @@ def example_request(key: PackageKey, mac: MacAddress, version: str, *, filename:
         f"  <Modules>\n    <Module Filename={quoteattr(filename)} Version={quoteattr(version)}"
         ' Timestamp="2010-01-01T00:00:00"/>\n  </Modules>\n</Request>\n'
     ).encode()
+
+
+# Devices that cannot parse SHA-2 or RSA keys over 2048 bits (SPEC §7): the CX700 runs
+# Office Communicator Phone Edition on Windows CE; its HTTP agent names the OS or the product.
+LEGACY_CHAIN_MODELS = ("CX700",)
+_LEGACY_AGENT = re.compile(r"CX700|Communicator\s*Phone\s*Edition|OCPhone|Windows\s*CE",
+                           re.IGNORECASE)
+
+
+def needs_legacy_chain(model: str = "", user_agent: str = "") -> bool:
+    """True for a CX700 by model name (``CX700``, ``cx-700``) or by its User-Agent."""
+    token = re.sub(r"[^A-Z0-9]", "", model.upper())
+    if any(token.startswith(legacy) for legacy in LEGACY_CHAIN_MODELS):
+        return True
+    return bool(user_agent) and _LEGACY_AGENT.search(user_agent) is not None
