@@ -23,6 +23,7 @@ from phoneprov.pki.files import write_private
 from phoneprov.pki.trust import install_trust_anchors
 from phoneprov.protocols import digest
 from phoneprov.protocols.polycom import BOOTSTRAP_FILE, MASTER_FILE, UPLOAD_FOLDERS, UploadKind
+from phoneprov.provisioning.ucupdate import add_demo_package
 from phoneprov.store.sql import SqlStore, hash_password
 
 DEMO_MAC = MacAddress("0004f2000001")
@@ -149,7 +150,7 @@ def _demo(report: InitReport, ca: CertificateAuthority, env: jinja2.Environment)
         mac=DEMO_MAC, user="1001", password="demo-sip-password", label="Demo phone",
         sip_server="pbx.example.com"))
     os.chmod(secrets_cfg, 0o640)
-    report.created.extend([cert_path, key_path, secrets_cfg])
+    report.created.extend([cert_path, key_path, secrets_cfg, add_demo_package(settings.site_dir)])
     report.demo_cert, report.demo_key = cert_path, key_path
     (settings.boot_dir / settings.policy.folders[UploadKind.BOOT_LOG]).mkdir(exist_ok=True)
 

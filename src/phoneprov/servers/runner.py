@@ -34,6 +34,7 @@ from phoneprov.provisioning.site import NONCE_SECRET
 from phoneprov.servers.http import PhoneHandler, build_app
 from phoneprov.servers.tls import server_context
 from phoneprov.servers.tlsgate import TlsGate
+from phoneprov.servers.ucdevice import ucdevice_routes
 from phoneprov.store.sql import Recorder, SqlStore
 
 GRACE = 30.0
@@ -135,7 +136,8 @@ async def _start_http(running: Running, audit: Audit, reuse_port: bool) -> None:
     handler = PhoneHandler(running.access, secure=False,
                            authority=DigestAuthority(secret, settings.http.realm,
                                                      settings.http.nonce_lifetime))
-    runner = web.AppRunner(build_app(handler), access_log=None, shutdown_timeout=GRACE)
+    routes = ucdevice_routes(running.access, running.ports, secure=False)
+    runner = web.AppRunner(build_app(handler, routes), access_log=None, shutdown_timeout=GRACE)
     await runner.setup()
     running.runners.append(runner)
     try:
@@ -153,7 +155,8 @@ async def _start_https(running: Running, audit: Audit, reuse_port: bool) -> None
     ca = CertificateAuthority.load(settings.pki_dir)
     identifier = CertIdentifier(ca.cert, polycom_chain()[1:], settings.pki_dir / "crl.pem")
     handler = PhoneHandler(running.access, secure=True, identifier=identifier)
-    runner = web.AppRunner(build_app(handler), access_log=None, shutdown_timeout=GRACE)
+    routes = ucdevice_routes(running.access, running.ports, secure=True)
+    runner = web.AppRunner(build_app(handler, routes), access_log=None, shutdown_timeout=GRACE)
     await runner.setup()
     running.runners.append(runner)
     try:
