@@ -9,6 +9,7 @@ from phoneprov.cli import ca as ca_cmds
 from phoneprov.cli import cert as cert_cmds
 from phoneprov.cli import dhcp as dhcp_cmds
 from phoneprov.cli import logs as logs_cmds
+from phoneprov.cli import simulate as simulate_cmd
 from phoneprov.cli import site as site_cmds
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.add_typer(ca_cmds.app, name="ca")
 app.add_typer(cert_cmds.app, name="cert")
 app.add_typer(dhcp_cmds.app, name="dhcp")
 app.add_typer(logs_cmds.app, name="logs")
+app.command("simulate")(simulate_cmd.simulate)
 
 
 @app.command("version")
