@@ -11,6 +11,7 @@ from phoneprov.cli import dhcp as dhcp_cmds
 from phoneprov.cli import logs as logs_cmds
 from phoneprov.cli import simulate as simulate_cmd
 from phoneprov.cli import site as site_cmds
+from phoneprov.cli import ucupdate as ucupdate_cmds
 
 app = typer.Typer(
     name="phoneprov",
@@ -26,6 +27,7 @@ app.add_typer(ca_cmds.app, name="ca")
 app.add_typer(cert_cmds.app, name="cert")
 app.add_typer(dhcp_cmds.app, name="dhcp")
 app.add_typer(logs_cmds.app, name="logs")
+app.add_typer(ucupdate_cmds.app, name="ucupdate")
 app.command("simulate")(simulate_cmd.simulate)
 
 

@@ -35,6 +35,7 @@ from phoneprov.protocols.ucupdate import (
 CATALOG_DIR = "ucupdate"
 CATALOG_FILE = "catalog.json"
 OBJECTS = "objects"
+ADD_COMMAND = "phoneprov ucupdate add"  # where cli/app.py registers cli/ucupdate.py
 LOOP_FLAG = "firmware-loop"  # shared with the Polycom firmware loop flag (issue 5)
 LOOP_THRESHOLD = 3  # the same offer this many times in a row, never installed = a loop
 CHUNK = 1024 * 1024
@@ -127,7 +128,7 @@ class Catalog:
         except (ValueError, KeyError, TypeError) as error:
             raise InputError(f"{path} is damaged: {error.__class__.__name__}: {error}",
                              "Restore it from a backup, or remove it and add the packages "
-                             "again with `phoneprov firmware add-ucupdate`.") from None
+                             f"again with `{ADD_COMMAND}`.") from None
         return cls(root, packages, assignments)
 
     def save(self) -> None:
@@ -188,7 +189,7 @@ class Catalog:
         if not hits:
             raise InputError(f"no device update package for model {model!r} in the catalog "
                              f"(known: {known})",
-                             "Add one first with `phoneprov firmware add-ucupdate FILE ...`.")
+                             f"Add one first with `{ADD_COMMAND} FILE ...`.")
         raise InputError(f"model {model!r} matches several packages: "
                          f"{', '.join(k.label() for k in hits)}",
                          "Narrow it with --type, --vendor, --revision or --locale.")
@@ -206,7 +207,7 @@ class Catalog:
             have = sorted({p.version for p in self.packages_for(key)}, key=version_key)
             raise InputError(f"{key.label()} has no version {version!r} "
                              f"(have: {', '.join(have) or 'none'})",
-                             "Add it first with `phoneprov firmware add-ucupdate`.")
+                             f"Add it first with `{ADD_COMMAND}`.")
         folded = key.folded()
         others = [a for a in self.assignments
                   if not (a.key.folded() == folded and a.group.casefold() == group.casefold())]

@@ -29,7 +29,7 @@ from phoneprov.pki.formats import read_certificates
 from phoneprov.pki.lint import lint_chain
 from phoneprov.protocols.polycom import MASTER_FILE
 from phoneprov.protocols.ucupdate import needs_legacy_chain
-from phoneprov.provisioning.ucupdate import LOOP_FLAG, Catalog
+from phoneprov.provisioning.ucupdate import ADD_COMMAND, LOOP_FLAG, Catalog
 from phoneprov.store.ucupdate import UcUpdateLog
 
 Severity = Literal["fail", "warn", "info"]
@@ -158,7 +158,7 @@ def lync_firmware_conflict_findings(master: bytes, configs: Mapping[str, bytes])
             f'{LYNC_UPDATE_PARAM}="1": the provisioning server and the device update '
             "service both manage the firmware and fight over it (a firmware loop)",
             "Pick one source of firmware for these phones: empty APP_FILE_PATH for them and "
-            "serve images with `phoneprov firmware add-ucupdate`, or set "
+            f"serve images with `{ADD_COMMAND}`, or set "
             f'{LYNC_UPDATE_PARAM}="0" in {name}.',
         ))
     return findings
