@@ -111,10 +111,16 @@ class FindingBuilder:
         if acc is not None:
             acc.add(line, detail)
 
+    @property
+    def waiting(self) -> bool:
+        """True while a status line waits for its file: every entry must be added."""
+        return bool(self._pending)
+
     def add(
-        self, observations: list[Observation], *, line: int, index: int, boot: int, clock: str
+        self, observations: list[Observation], *, line: int, index: int, boot: int, stamp: str
     ) -> None:
-        """Record what entry ``index`` (first line ``line``, in boot ``boot``) says."""
+        """Record what entry ``index`` (first line ``line``, in boot ``boot``, wall-clock
+        ``stamp`` or "") says."""
         for obs in observations:
             kind = obs.kind
             if kind is FindingKind.DOWNLOAD_OK:
@@ -127,7 +133,8 @@ class FindingBuilder:
                 self._record(FindingKind.CLOCK_NOT_SET, "", line, {})
             elif kind is FindingKind.CLOCK_NOT_SET:
                 self._sntp_only = False
-                self._record(kind, "", line, {**obs.detail, **({"clock": clock} if clock else {})})
+                clock = {"clock": wall_text(stamp)} if stamp else {}
+                self._record(kind, "", line, {**obs.detail, **clock})
             elif kind is Signal.FIRMWARE_UPDATE:
                 self._firmware(line, boot, f"version {obs.detail['version']}")
             elif isinstance(kind, FindingKind):
@@ -229,7 +236,8 @@ class FindingBuilder:
         name = str(detail.get("file", ""))
         if acc.kind is FindingKind.DOWNLOAD_FAILED:
             detail["recovered"] = name in self._succeeded
-            if is_optional_file(name):
+            # A missing optional file is normal; a refused one (401/403) is not.
+            if is_optional_file(name) and detail.get("status", 404) == 404:
                 variant = "optional"
             elif name in self._succeeded:
                 variant = "recovered"
@@ -261,6 +269,11 @@ class FindingBuilder:
             len(self._firmware_events),
             detail,
         )
+
+
+def wall_text(stamp: str) -> str:
+    """Return a ``MMDDhhmmss`` stamp as ``MM-DD hh:mm:ss``."""
+    return f"{stamp[0:2]}-{stamp[2:4]} {stamp[4:6]}:{stamp[6:8]}:{stamp[8:10]}"
 
 
 def _key(kind: FindingKind, detail: Detail) -> str:
