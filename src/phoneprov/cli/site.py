@@ -17,13 +17,15 @@ from phoneprov.pki.trust import load_pem_certificates, load_trust_anchors
 from phoneprov.protocols import digest
 from phoneprov.provisioning import audit
 from phoneprov.provisioning.site import demo_commands, init_site
-from phoneprov.servers.runner import Running, run_workers
+from phoneprov.servers.runner import run_workers
 from phoneprov.store.sql import SqlStore, hash_password
 
-trust_app = typer.Typer(help="Device trust anchors: CAs whose device certificates HTTPS accepts.",
-                        no_args_is_help=True)
-account_app = typer.Typer(help="Accounts for HTTP digest and FTP (stored hashed).",
-                          no_args_is_help=True)
+trust_app = typer.Typer(
+    help="Device trust anchors: CAs whose device certificates HTTPS accepts.", no_args_is_help=True
+)
+account_app = typer.Typer(
+    help="Accounts for HTTP digest and FTP (stored hashed).", no_args_is_help=True
+)
 
 
 def dhcp_hint(settings: Settings, http_port: int) -> str:
@@ -35,16 +37,27 @@ def dhcp_hint(settings: Settings, http_port: int) -> str:
 def init(
     site: Path | None = SiteOption,
     fqdn: list[str] = typer.Option(
-        [], "--fqdn", help="Name or IP phones use to reach this server (repeat for more)."),
+        [], "--fqdn", help="Name or IP phones use to reach this server (repeat for more)."
+    ),
     http_user: str = typer.Option("PlcmSpIp", help="Bootstrap digest user (phones' default)."),
     http_password: str = typer.Option("PlcmSpIp", help="Bootstrap digest password."),
     demo: bool = typer.Option(False, "--demo", help="Add a demo phone with a device certificate."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing site's settings, CA "
-                               "and boot files (uploads and the database are kept)."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Replace an existing site's settings, CA "
+        "and boot files (uploads and the database are kept).",
+    ),
 ) -> None:
     """Create a site: settings, CA, server certificates, trust store and boot directory."""
-    report = init_site(site_path(site), fqdn or ["localhost"], http_user=http_user,
-                       http_password=http_password, demo=demo, force=force)
+    report = init_site(
+        site_path(site),
+        fqdn or ["localhost"],
+        http_user=http_user,
+        http_password=http_password,
+        demo=demo,
+        force=force,
+    )
     settings = report.settings
     console.print(f"[green]site created in {report.site_dir}[/]")
     for path in report.created:
@@ -57,13 +70,15 @@ def init(
             console.print(f"  {command}", highlight=False, soft_wrap=True)
 
 
-def _with_ports(settings: Settings, http: int | None, https: int | None, ftp: int | None,
-                tftp: int | None) -> Settings:
+def _with_ports(
+    settings: Settings, http: int | None, https: int | None, ftp: int | None, tftp: int | None
+) -> Settings:
     if http is not None:
         settings = dataclasses.replace(settings, http=dataclasses.replace(settings.http, port=http))
     if https is not None:
-        settings = dataclasses.replace(settings,
-                                       https=dataclasses.replace(settings.https, port=https))
+        settings = dataclasses.replace(
+            settings, https=dataclasses.replace(settings.https, port=https)
+        )
     if ftp is not None:
         settings = dataclasses.replace(settings, ftp=dataclasses.replace(settings.ftp, port=ftp))
     if tftp is not None:
@@ -82,21 +97,26 @@ def serve(
     quiet: bool = typer.Option(False, "--quiet", help="Log to files only, not the console."),
 ) -> None:
     """Serve the site's boot directory over HTTP, HTTPS, FTP and TFTP until Ctrl-C."""
-    settings = _with_ports(load_settings(site_path(site)), http_port, https_port, ftp_port,
-                           tftp_port)
+    settings = _with_ports(
+        load_settings(site_path(site)), http_port, https_port, ftp_port, tftp_port
+    )
     audit.configure(settings.log_dir, console=not quiet)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if settings.https.legacy_tls:
-        console.print("[bold yellow]warning:[/] legacy_tls is on: TLS 1.0/1.1 and weak cipher "
-                      "suites are accepted. Keep it only while 2009-era phones are in the fleet.")
+        console.print(
+            "[bold yellow]warning:[/] legacy_tls is on: TLS 1.0/1.1 and weak cipher "
+            "suites are accepted. Keep it only while 2009-era phones are in the fleet."
+        )
 
-    def ready(running: Running) -> None:
+    def ready(urls: dict[str, str], ports: dict[str, int]) -> None:
         console.print(f"[green]phoneprov serving site {settings.site_dir}[/]")
-        for name, url in running.urls.items():
-            console.print(f"  {name:5} {url}", highlight=False)
-        if "http" in running.ports:
-            console.print(f"DHCP option 160 (and 66): "
-                          f"{dhcp_hint(settings, running.ports['http'])}", highlight=False)
+        for name in ("http", "https", "ftp", "tftp"):
+            if name in urls:
+                console.print(f"  {name:5} {urls[name]}", highlight=False)
+        if "http" in ports:
+            console.print(
+                f"DHCP option 160 (and 66): {dhcp_hint(settings, ports['http'])}", highlight=False
+            )
         console.print(f"logs: {settings.log_dir}/access.log, security.log", highlight=False)
 
     if workers > 1:
@@ -138,8 +158,9 @@ def trust_list(site: Path | None = SiteOption) -> None:
     table = Table("subject", "not after", "file")
     for path in sorted(settings.trust_dir.glob("*.pem")):
         for cert in load_pem_certificates(path.read_bytes(), str(path)):
-            table.add_row(cert.subject.rfc4514_string(), str(cert.not_valid_after_utc.date()),
-                          path.name)
+            table.add_row(
+                cert.subject.rfc4514_string(), str(cert.not_valid_after_utc.date()), path.name
+            )
     console.print(table)
     if not load_trust_anchors(settings.trust_dir):
         raise InputError("the trust directory is empty", "Run `phoneprov trust add FILE.pem`.")
@@ -150,15 +171,22 @@ def trust_list(site: Path | None = SiteOption) -> None:
 def account_set(
     username: str = typer.Argument(..., help="User name; for a device account, its MAC."),
     site: Path | None = SiteOption,
-    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
-                                 help="Password (asked when not given)."),
+    password: str = typer.Option(
+        ...,
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        help="Password (asked when not given).",
+    ),
     kind: str = typer.Option("site", help="bootstrap (public, phones' default), site, or device."),
 ) -> None:
     """Create or change an HTTP digest / FTP account."""
     settings = load_settings(site_path(site))
     if kind not in ("bootstrap", "site", "device"):
-        raise InputError(f"--kind {kind!r} is not bootstrap, site or device",
-                         "Use --kind device for a per-phone account named by its MAC.")
+        raise InputError(
+            f"--kind {kind!r} is not bootstrap, site or device",
+            "Use --kind device for a per-phone account named by its MAC.",
+        )
     mac = ""
     if kind == "device":
         mac = MacAddress.parse(username).value
@@ -167,9 +195,14 @@ def account_set(
         raise InputError(f"user name {username!r} is empty or has a colon", "Pick a plain name.")
     store = SqlStore(settings.database_url)
     try:
-        store.put_account(username, kind, settings.http.realm,
-                          digest.ha1(username, settings.http.realm, password),
-                          hash_password(password), mac=mac)
+        store.put_account(
+            username,
+            kind,
+            settings.http.realm,
+            digest.ha1(username, settings.http.realm, password),
+            hash_password(password),
+            mac=mac,
+        )
     finally:
         store.close()
     console.print(f"account {username} ({kind}) saved")

@@ -33,8 +33,15 @@ def _human(size: int) -> str:
 class UploadWriter:
     """One upload in progress. Use ``write`` then ``commit``; ``abort`` on any failure."""
 
-    def __init__(self, target: Path, kind: UploadKind, limit: int, append: bool,
-                 versions: Path | None, keep: int) -> None:
+    def __init__(
+        self,
+        target: Path,
+        kind: UploadKind,
+        limit: int,
+        append: bool,
+        versions: Path | None,
+        keep: int,
+    ) -> None:
         self.target = target
         self.kind = kind
         self.limit = limit
@@ -88,7 +95,8 @@ class UploadWriter:
     def _keep_version(self) -> None:
         assert self.versions is not None
         self.versions.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f".{time.time_ns() % 10**6:06d}"
+        now = time.time_ns()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now / 1e9)) + f".{now % 10**9:09d}"
         shutil.copy2(self.target, self.versions / f"{self.target.name}.{stamp}")
         old = sorted(self.versions.glob(f"{self.target.name}.*"))
         for path in old[: max(0, len(old) - self.keep)]:
@@ -96,8 +104,13 @@ class UploadWriter:
 
 
 class UploadService:
-    def __init__(self, boot: BootDir, versions_root: Path, settings: UploadSettings,
-                 folders: dict[UploadKind, str]) -> None:
+    def __init__(
+        self,
+        boot: BootDir,
+        versions_root: Path,
+        settings: UploadSettings,
+        folders: dict[UploadKind, str],
+    ) -> None:
         self.boot = boot
         self.versions_root = versions_root
         self.settings = settings
@@ -116,8 +129,14 @@ class UploadService:
         versions = None
         if kind.versioned and self.settings.keep_versions > 0:
             versions = self.versions_root / self.folders[kind]
-        return UploadWriter(target, kind, self.settings.limit_for(kind), append, versions,
-                            self.settings.keep_versions)
+        return UploadWriter(
+            target,
+            kind,
+            self.settings.limit_for(kind),
+            append,
+            versions,
+            self.settings.keep_versions,
+        )
 
     def versions_of(self, resource: Resource) -> list[Path]:
         assert resource.upload_kind is not None

@@ -9,21 +9,22 @@ then flush the device records.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import socket
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from phoneprov.config import Settings
-from phoneprov.errors import ListenError
+from phoneprov.errors import ListenError, PhoneprovError
 from phoneprov.pki.authority import CertificateAuthority
 from phoneprov.pki.trust import polycom_chain
 from phoneprov.protocols.digest import DigestAuthority
@@ -75,14 +76,19 @@ class Running:
 
 def _bind_error(error: OSError, what: str, port: int, flag: str) -> ListenError:
     if error.errno == errno.EADDRINUSE:
-        return ListenError(f"{what} port {port} is already in use",
-                           f"Stop the other server or choose another port with {flag} "
-                           "(or in phoneprov.toml).")
+        return ListenError(
+            f"{what} port {port} is already in use",
+            f"Stop the other server or choose another port with {flag} (or in phoneprov.toml).",
+        )
     if error.errno == errno.EACCES:
-        return ListenError(f"{what} port {port} needs privileges",
-                           f"Run as root, or use a port above 1023 with {flag}.")
-    return ListenError(f"cannot listen for {what} on port {port}: {error.strerror}",
-                       f"Check the bind address and {flag}.")
+        return ListenError(
+            f"{what} port {port} needs privileges",
+            f"Run as root, or use a port above 1023 with {flag}.",
+        )
+    return ListenError(
+        f"cannot listen for {what} on port {port}: {error.strerror}",
+        f"Check the bind address and {flag}.",
+    )
 
 
 def _listen_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -102,8 +108,9 @@ def _display_host(settings: Settings) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-async def start(settings: Settings, *, reuse_port: bool = False,
-                audit: Audit | None = None) -> Running:
+async def start(
+    settings: Settings, *, reuse_port: bool = False, audit: Audit | None = None
+) -> Running:
     """Bring up every enabled listener; raise ListenError naming a busy port."""
     audit = audit or Audit()
     store = SqlStore(settings.database_url)
@@ -133,9 +140,11 @@ async def start(settings: Settings, *, reuse_port: bool = False,
 async def _start_http(running: Running, audit: Audit, reuse_port: bool) -> None:
     settings = running.settings
     secret = (settings.pki_dir / NONCE_SECRET).read_bytes()
-    handler = PhoneHandler(running.access, secure=False,
-                           authority=DigestAuthority(secret, settings.http.realm,
-                                                     settings.http.nonce_lifetime))
+    handler = PhoneHandler(
+        running.access,
+        secure=False,
+        authority=DigestAuthority(secret, settings.http.realm, settings.http.nonce_lifetime),
+    )
     routes = ucdevice_routes(running.access, running.ports, secure=False)
     runner = web.AppRunner(build_app(handler, routes), access_log=None, shutdown_timeout=GRACE)
     await runner.setup()
@@ -167,7 +176,8 @@ async def _start_https(running: Running, audit: Audit, reuse_port: bool) -> None
     app_factory = runner.server
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: TlsGate(app_factory, context, audit, running.tls_tasks), sock=sock)
+        lambda: TlsGate(app_factory, context, audit, running.tls_tasks), sock=sock
+    )
     running.servers.append(server)
     running.ports["https"] = int(sock.getsockname()[1])
 
@@ -195,37 +205,80 @@ def _optional_starters(settings: Settings) -> list[tuple[str, Starter]]:
     return starters
 
 
-async def serve_until_signalled(settings: Settings, *, reuse_port: bool,
-                                on_ready: Callable[[Running], None] | None = None) -> None:
-    """Run until SIGINT/SIGTERM, then stop gracefully."""
+Ready = Callable[[dict[str, str], dict[str, int]], None]
+
+
+async def serve_until_signalled(
+    settings: Settings, *, reuse_port: bool, primary: bool = True, on_ready: Ready | None = None
+) -> None:
+    """Run until SIGINT/SIGTERM, then stop gracefully.
+
+    Only the primary process runs FTP and TFTP (low traffic, no port sharing);
+    every process runs HTTP and HTTPS.
+    """
+    if not primary:
+        settings = dataclasses.replace(
+            settings,
+            ftp=dataclasses.replace(settings.ftp, enabled=False),
+            tftp=dataclasses.replace(settings.tftp, enabled=False),
+        )
     running = await start(settings, reuse_port=reuse_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if on_ready is not None:
-        on_ready(running)
+        on_ready(running.urls, running.ports)
     await stop.wait()
     log.info("stopping: finishing requests in flight (up to %.0f s)", GRACE)
     await running.stop()
 
 
-def _worker(settings: Settings) -> None:
+def _free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("", 0))
+        return int(probe.getsockname()[1])
+
+
+def _concrete_ports(settings: Settings) -> Settings:
+    """Resolve port 0 once, so every worker binds the same port."""
+    http, https, ftp, tftp = settings.http, settings.https, settings.ftp, settings.tftp
+    return dataclasses.replace(
+        settings,
+        http=dataclasses.replace(http, port=http.port or _free_port(socket.SOCK_STREAM)),
+        https=dataclasses.replace(https, port=https.port or _free_port(socket.SOCK_STREAM)),
+        ftp=dataclasses.replace(ftp, port=ftp.port or _free_port(socket.SOCK_STREAM)),
+        tftp=dataclasses.replace(tftp, port=tftp.port or _free_port(socket.SOCK_DGRAM)),
+    )
+
+
+def _worker(settings: Settings, primary: bool, report: Any) -> None:
+    def ready(urls: dict[str, str], ports: dict[str, int]) -> None:
+        report.put(("ready", urls, ports))
+
     try:
-        asyncio.run(serve_until_signalled(settings, reuse_port=True))
-    except ListenError as error:
-        print(f"error: {error}\nhint: {error.hint}", file=sys.stderr)
+        asyncio.run(
+            serve_until_signalled(settings, reuse_port=True, primary=primary, on_ready=ready)
+        )
+    except PhoneprovError as error:
+        report.put(("error", str(error), error.hint))
         os._exit(3)
 
 
-def run_workers(settings: Settings, workers: int,
-                on_ready: Callable[[Running], None] | None = None) -> int:
-    """Serve with ``workers`` processes; return the exit code."""
+def run_workers(settings: Settings, workers: int, on_ready: Ready | None = None) -> int:
+    """Serve with ``workers`` processes; return the exit code.
+
+    Raises ListenError (or another PhoneprovError) when a worker cannot start.
+    """
     if workers <= 1:
         asyncio.run(serve_until_signalled(settings, reuse_port=False, on_ready=on_ready))
         return 0
+    settings = _concrete_ports(settings)
     ctx = multiprocessing.get_context("fork")
-    children = [ctx.Process(target=_worker, args=(settings,), daemon=False) for _ in range(workers)]
+    report = ctx.Queue()
+    children = [
+        ctx.Process(target=_worker, args=(settings, n == 0, report)) for n in range(workers)
+    ]
     for child in children:
         child.start()
 
@@ -236,6 +289,22 @@ def run_workers(settings: Settings, workers: int,
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
+    urls: dict[str, str] = {}
+    ports: dict[str, int] = {}
+    for _ in children:
+        try:
+            outcome = report.get(timeout=60)
+        except queue.Empty:
+            outcome = ("error", "a worker did not start within 60 s", "Check the logs.")
+        if outcome[0] == "error":
+            forward(signal.SIGTERM, None)
+            for child in children:
+                child.join(timeout=GRACE)
+            raise ListenError(outcome[1], outcome[2])
+        urls.update(outcome[1])
+        ports.update(outcome[2])
+    if on_ready is not None:
+        on_ready(urls, ports)
     code = 0
     for child in children:
         child.join()

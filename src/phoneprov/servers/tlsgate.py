@@ -20,7 +20,9 @@ HANDSHAKE_TIMEOUT = 30.0
 
 def _reason(error: BaseException) -> str:
     if isinstance(error, ssl.SSLError):
-        return (error.reason or error.__class__.__name__).lower().replace("_", "-")
+        reason = (error.reason or error.__class__.__name__).lower().replace("_", "-")
+        detail = getattr(error, "verify_message", "")
+        return f"{reason}: {detail}" if detail else reason
     if isinstance(error, TimeoutError):
         return "handshake-timeout"
     return error.__class__.__name__.lower()
@@ -29,8 +31,13 @@ def _reason(error: BaseException) -> str:
 class TlsGate(asyncio.Protocol):
     """Accepts one TCP connection and hands the TLS transport to the app protocol."""
 
-    def __init__(self, app_factory: Callable[[], asyncio.Protocol], context: ssl.SSLContext,
-                 audit: Audit, tasks: set[asyncio.Task[None]]) -> None:
+    def __init__(
+        self,
+        app_factory: Callable[[], asyncio.Protocol],
+        context: ssl.SSLContext,
+        audit: Audit,
+        tasks: set[asyncio.Task[None]],
+    ) -> None:
         self.app_factory = app_factory
         self.context = context
         self.audit = audit
@@ -49,11 +56,17 @@ class TlsGate(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         ip = str(peer[0]) if peer else "-"
         try:
-            tls = await loop.start_tls(transport, app, self.context, server_side=True,
-                                       ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+            tls = await loop.start_tls(
+                transport,
+                app,
+                self.context,
+                server_side=True,
+                ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
+            )
         except (OSError, TimeoutError, ConnectionError, EOFError) as error:
-            self.audit.refused(protocol="https", ip=ip, identity="-", reason="tls-handshake",
-                               detail=_reason(error))
+            self.audit.refused(
+                protocol="https", ip=ip, identity="-", reason="tls-handshake", detail=_reason(error)
+            )
             transport.abort()
             return
         if tls is None:

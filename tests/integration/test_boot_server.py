@@ -1,0 +1,468 @@
+"""The boot server end to end, with curl as the phone (the firmware uses libcurl)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import socket
+import ssl
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from tests.pkitools import NOW, FactoryPki, make_ca, make_device
+from tests.serverkit import (
+    DEMO_MAC,
+    Server,
+    curl,
+    edit_settings,
+    run_cli,
+    start_server,
+    status_of,
+)
+
+CODE = ["-o", "/dev/null", "-w", "%{http_code}"]
+
+
+def mtls(server: Server, cert: Path, key: Path, *args: str) -> list[str]:
+    return [
+        "--cacert",
+        str(server.site / "pki" / "ca.pem"),
+        "--cert",
+        str(cert),
+        "--key",
+        str(key),
+        *args,
+    ]
+
+
+def demo_cert(server: Server) -> tuple[Path, Path]:
+    return server.site / "demo" / f"{DEMO_MAC}.pem", server.site / "demo" / f"{DEMO_MAC}.key"
+
+
+# --- phase 1: HTTP with digest -------------------------------------------------------------
+
+
+def test_ok_digest_get_master_names_only_bootstrap_files(server: Server) -> None:
+    result = curl("--digest", "-u", "PlcmSpIp:PlcmSpIp", f"{server.http}/000000000000.cfg")
+    assert result.returncode == 0, result.stderr
+    app = ET.fromstring(result.stdout)
+    assert app.tag == "APPLICATION"
+    assert app.get("CONFIG_FILES") == "initial.cfg"
+    assert app.get("LOG_FILE_DIRECTORY") == "logs"
+
+
+def test_ok_digest_get_initial_cfg_moves_phone_to_https(server: Server) -> None:
+    result = curl("--digest", "-u", "PlcmSpIp:PlcmSpIp", f"{server.http}/initial.cfg")
+    device = ET.fromstring(result.stdout).find("device")
+    assert device is not None
+    assert device.get("device.set") == "1"
+    assert device.get("device.prov.serverType") == "HTTPS"
+    assert device.get("device.prov.serverType.set") == "1"
+    assert device.get("device.prov.serverName", "").startswith("https://localhost:")
+    ca_pem = (server.site / "pki" / "ca.pem").read_text().strip()
+    assert " ".join(device.get("device.sec.TLS.customCaCert1", "").split()) == " ".join(
+        ca_pem.split()
+    )
+
+
+def test_fail_digest_wrong_password_401(server: Server) -> None:
+    result = curl("--digest", "-u", "PlcmSpIp:wrong", *CODE, f"{server.http}/000000000000.cfg")
+    assert status_of(result) == 401
+    log = server.wait_for_log("security", "reason=digest-bad-response")
+    assert "wrong" not in log  # the password never reaches the log
+
+
+def test_fail_no_credentials_401_with_challenge(server: Server) -> None:
+    result = curl("-i", f"{server.http}/000000000000.cfg")
+    assert result.stdout.startswith("HTTP/1.1 401")
+    challenge = re.search(r"WWW-Authenticate: (.*)", result.stdout)
+    assert (
+        challenge and 'qop="auth"' in challenge.group(1) and "algorithm=MD5" in challenge.group(1)
+    )
+
+
+def test_fail_secret_over_http_is_404_and_logged(server: Server) -> None:
+    result = curl(
+        "--digest", "-u", "PlcmSpIp:PlcmSpIp", *CODE, f"{server.http}/{DEMO_MAC}-phone-secrets.cfg"
+    )
+    assert status_of(result) == 404
+    server.wait_for_log("security", "reason=secret-over-bootstrap")
+
+
+def test_fail_digest_replayed_nonce_count(server: Server) -> None:
+    """The same (nonce, nc) twice: the second is refused (RFC 7616 §3.4 replay)."""
+    import hashlib
+
+    port = server.ports["http"]
+
+    def request(headers: str) -> str:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(
+                f"GET /initial.cfg HTTP/1.1\r\nHost: x\r\n{headers}"
+                "Connection: close\r\n\r\n".encode()
+            )
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        return data.decode(errors="replace")
+
+    first = request("")
+    nonce = re.search(r'nonce="([^"]+)"', first)
+    assert nonce
+    ha1 = hashlib.md5(b"PlcmSpIp:phoneprov:PlcmSpIp").hexdigest()
+    ha2 = hashlib.md5(b"GET:/initial.cfg").hexdigest()
+    response = hashlib.md5(f"{ha1}:{nonce.group(1)}:00000001:abc:auth:{ha2}".encode()).hexdigest()
+    auth = (
+        f'Authorization: Digest username="PlcmSpIp", realm="phoneprov", '
+        f'nonce="{nonce.group(1)}", uri="/initial.cfg", qop=auth, nc=00000001, '
+        f'cnonce="abc", response="{response}"\r\n'
+    )
+    assert request(auth).startswith("HTTP/1.1 200")
+    assert request(auth).startswith("HTTP/1.1 401")
+    server.wait_for_log("security", "reason=digest-replay")
+
+
+def test_ok_head_gives_exact_length(server: Server) -> None:
+    body = curl("--digest", "-u", "PlcmSpIp:PlcmSpIp", f"{server.http}/initial.cfg").stdout
+    head = curl("--digest", "-u", "PlcmSpIp:PlcmSpIp", "-I", f"{server.http}/initial.cfg").stdout
+    lengths = re.findall(r"Content-Length: (\d+)", head, re.IGNORECASE)
+    assert head.count("HTTP/1.1 200") == 1
+    assert int(lengths[-1]) == len(body.encode())
+
+
+def test_ok_missing_optional_file_is_404(server: Server) -> None:
+    result = curl(
+        "--digest", "-u", "PlcmSpIp:PlcmSpIp", *CODE, f"{server.http}/000000000000-license.cfg"
+    )
+    assert status_of(result) == 404
+
+
+# --- phase 2: HTTPS with mutual TLS --------------------------------------------------------
+
+
+def test_ok_mtls_get_own_config(server: Server) -> None:
+    cert, key = demo_cert(server)
+    result = curl(*mtls(server, cert, key, f"{server.https}/{DEMO_MAC}-phone-secrets.cfg"))
+    assert result.returncode == 0, result.stderr
+    reg = ET.fromstring(result.stdout).find("reg")
+    assert reg is not None and reg.get("reg.1.auth.password")
+
+
+def test_ok_mtls_master_lists_full_config_files(server: Server) -> None:
+    cert, key = demo_cert(server)
+    result = curl(*mtls(server, cert, key, f"{server.https}/000000000000.cfg"))
+    files = ET.fromstring(result.stdout).get("CONFIG_FILES", "")
+    assert "[PHONE_MAC_ADDRESS]-phone-secrets.cfg" in files
+
+
+def test_fail_mtls_other_mac_is_404_like_missing(server: Server) -> None:
+    cert, key = demo_cert(server)
+    other = server.site / "boot" / "0004f2000002-phone-secrets.cfg"
+    other.write_text("<polycomConfig/>")
+    theirs = curl(*mtls(server, cert, key, *CODE, f"{server.https}/0004f2000002-phone-secrets.cfg"))
+    missing = curl(
+        *mtls(server, cert, key, *CODE, f"{server.https}/0004f2000003-phone-secrets.cfg")
+    )
+    assert status_of(theirs) == status_of(missing) == 404
+    server.wait_for_log("security", "reason=not-yours")
+
+
+def test_ok_mac_in_upper_case_path(server: Server) -> None:
+    cert, key = demo_cert(server)
+    result = curl(
+        *mtls(server, cert, key, *CODE, f"{server.https}/{DEMO_MAC.upper()}-phone-secrets.cfg")
+    )
+    assert status_of(result) == 200
+
+
+def test_fail_no_client_certificate_refused_at_handshake(server: Server) -> None:
+    result = curl(
+        "--cacert", str(server.site / "pki" / "ca.pem"), f"{server.https}/000000000000.cfg"
+    )
+    assert result.returncode != 0
+    server.wait_for_log("security", "reason=tls-handshake")
+
+
+def test_fail_untrusted_ca_refused(server: Server, tmp_path: Path) -> None:
+    stray = make_ca("Some Lab CA")
+    cert, key = make_device(stray, DEMO_MAC).write(tmp_path, "stray")
+    result = curl(*mtls(server, cert, key, f"{server.https}/000000000000.cfg"))
+    assert result.returncode != 0
+    server.wait_for_log("security", "unable to get local issuer certificate")
+
+
+def test_ok_factory_chain_after_trust_add(site: Path, factory: FactoryPki, tmp_path: Path) -> None:
+    root_pem = tmp_path / "lab-polycom-root.pem"
+    root_pem.write_bytes(factory.root.pem())
+    run_cli("trust", "add", str(root_pem), "--site", str(site), check=True)
+    listing = run_cli("trust", "list", "--site", str(site), check=True).stdout
+    assert "Polycom Root CA" in listing
+    cert, key = factory.device("0004f2abcdef").write(tmp_path, "factory")
+    server = start_server(site)
+    try:
+        result = curl(*mtls(server, cert, key, *CODE, f"{server.https}/site.cfg"))
+        assert status_of(result) == 200
+        server.wait_for_log("access", "identity=device-cert:0004f2abcdef")
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "tolerate,expected",
+    [(True, 200), (False, None)],
+    ids=["ok/expired-tolerated", "fail/expired-refused"],
+)
+def test_expired_device_certificate(
+    site: Path, factory: FactoryPki, tmp_path: Path, tolerate: bool, expected: int | None
+) -> None:
+    root_pem = tmp_path / "root.pem"
+    root_pem.write_bytes(factory.root.pem())
+    run_cli("trust", "add", str(root_pem), "--site", str(site), check=True)
+    edit_settings(site, https={"tolerate_expired_device_certs": tolerate})
+    old = factory.device("0004f2000abc", not_before=NOW - dt.timedelta(days=4000), days=3650)
+    cert, key = old.write(tmp_path, "expired")
+    server = start_server(site)
+    try:
+        result = curl(*mtls(server, cert, key, *CODE, f"{server.https}/site.cfg"))
+        if expected is None:
+            assert result.returncode != 0
+            server.wait_for_log("security", "certificate has expired")
+        else:
+            assert status_of(result) == expected
+    finally:
+        server.stop()
+
+
+# --- uploads -------------------------------------------------------------------------------
+
+UPLOADS = [
+    ("logs", f"{DEMO_MAC}-boot.log"),
+    ("logs", f"{DEMO_MAC}-app.log"),
+    ("calls", f"{DEMO_MAC}-calls.xml"),
+    ("contacts", f"{DEMO_MAC}-directory.xml"),
+    ("overrides", f"{DEMO_MAC}-phone.cfg"),
+    ("overrides", f"{DEMO_MAC}-web.cfg"),
+    ("core", f"{DEMO_MAC}-core.gz"),
+    ("certificates", f"{DEMO_MAC}.csr"),
+]
+
+
+@pytest.mark.parametrize("folder,name", UPLOADS, ids=[f"ok/{n}" for _, n in UPLOADS])
+def test_ok_put_each_upload_kind(server: Server, tmp_path: Path, folder: str, name: str) -> None:
+    cert, key = demo_cert(server)
+    body = tmp_path / "body"
+    body.write_bytes(b"<x>first</x>\n")
+    first = curl(
+        *mtls(server, cert, key, *CODE, "-T", str(body), f"{server.https}/{folder}/{name}")
+    )
+    assert status_of(first) == 201
+    body.write_bytes(b"<x>second</x>\n")
+    second = curl(
+        *mtls(server, cert, key, *CODE, "-T", str(body), f"{server.https}/{folder}/{name}")
+    )
+    assert status_of(second) == 204
+    assert (server.site / "boot" / folder / name).read_bytes() == b"<x>second</x>\n"
+
+
+def test_ok_upload_to_root_lands_in_its_folder(server: Server, tmp_path: Path) -> None:
+    cert, key = demo_cert(server)
+    body = tmp_path / "boot.log"
+    body.write_text("boot\n")
+    result = curl(
+        *mtls(server, cert, key, *CODE, "-T", str(body), f"{server.https}/{DEMO_MAC}-boot.log")
+    )
+    assert status_of(result) == 201
+    assert (server.site / "boot" / "logs" / f"{DEMO_MAC}-boot.log").read_text() == "boot\n"
+
+
+def test_ok_overrides_keep_previous_versions(server: Server, tmp_path: Path) -> None:
+    cert, key = demo_cert(server)
+    body = tmp_path / "o.cfg"
+    for n in range(7):
+        body.write_text(f"<polycomConfig n='{n}'/>")
+        curl(
+            *mtls(
+                server, cert, key, "-T", str(body), f"{server.https}/overrides/{DEMO_MAC}-phone.cfg"
+            )
+        )
+    versions = sorted((server.site / "versions" / "overrides").iterdir())
+    assert len(versions) == 5
+    assert "n='5'" in versions[-1].read_text()
+
+
+BAD_UPLOADS = [
+    ("fail/master-file", "000000000000.cfg", 403),
+    ("fail/other-mac-log", "logs/0004f2000002-app.log", 403),
+    ("fail/wrong-folder", "logs/0004f2000001-phone.cfg", 403),
+    ("fail/not-an-upload-name", "site.cfg", 403),
+    ("fail/firmware", "sip.ld", 403),
+]
+
+
+@pytest.mark.parametrize("case,path,code", BAD_UPLOADS, ids=[c for c, _, _ in BAD_UPLOADS])
+def test_fail_put_wrong_kinds(
+    server: Server, tmp_path: Path, case: str, path: str, code: int
+) -> None:
+    cert, key = demo_cert(server)
+    before = sorted(p.name for p in (server.site / "boot").rglob("*"))
+    body = tmp_path / "body"
+    body.write_text("x")
+    result = curl(*mtls(server, cert, key, *CODE, "-T", str(body), f"{server.https}/{path}"))
+    assert status_of(result) == code
+    assert sorted(p.name for p in (server.site / "boot").rglob("*")) == before
+
+
+def test_fail_upload_over_limit_413(site: Path, tmp_path: Path) -> None:
+    edit_settings(site, uploads={"log_max": "1KiB"})
+    server = start_server(site)
+    try:
+        cert, key = demo_cert(server)
+        body = tmp_path / "big.log"
+        body.write_bytes(b"x" * 2048)
+        result = curl(
+            *mtls(
+                server, cert, key, *CODE, "-T", str(body), f"{server.https}/logs/{DEMO_MAC}-app.log"
+            )
+        )
+        assert status_of(result) == 413
+        assert not (site / "boot" / "logs" / f"{DEMO_MAC}-app.log").exists()
+    finally:
+        server.stop()
+
+
+def test_ok_bootstrap_account_uploads_boot_log_over_http(server: Server, tmp_path: Path) -> None:
+    body = tmp_path / "boot.log"
+    body.write_text("updater\n")
+    result = curl(
+        "--digest",
+        "-u",
+        "PlcmSpIp:PlcmSpIp",
+        *CODE,
+        "-T",
+        str(body),
+        f"{server.http}/logs/{DEMO_MAC}-boot.log",
+    )
+    assert status_of(result) == 201
+    override = curl(
+        "--digest",
+        "-u",
+        "PlcmSpIp:PlcmSpIp",
+        *CODE,
+        "-T",
+        str(body),
+        f"{server.http}/overrides/{DEMO_MAC}-phone.cfg",
+    )
+    assert status_of(override) == 403  # the public account must not reconfigure a phone
+
+
+def _tls_socket(server: Server) -> ssl.SSLSocket:
+    ctx = ssl.create_default_context(cafile=str(server.site / "pki" / "ca.pem"))
+    cert, key = demo_cert(server)
+    ctx.load_cert_chain(cert, key)
+    raw = socket.create_connection(("127.0.0.1", server.ports["https"]), timeout=10)
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def test_ok_interrupted_upload_leaves_old_file(server: Server) -> None:
+    target = server.site / "boot" / "contacts" / f"{DEMO_MAC}-directory.xml"
+    target.write_text("<directory>old</directory>")
+    sock = _tls_socket(server)
+    sock.sendall(
+        f"PUT /contacts/{DEMO_MAC}-directory.xml HTTP/1.1\r\nHost: localhost\r\n"
+        "Content-Length: 100000\r\n\r\n".encode()
+        + b"<directory>new"
+        + b"x" * 1000
+    )
+    sock.close()
+    server.wait_for_log("access", f'path="/contacts/{DEMO_MAC}-directory.xml"')
+    assert target.read_text() == "<directory>old</directory>"
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]
+
+
+# --- path safety ---------------------------------------------------------------------------
+
+TRAVERSAL = [
+    "/../../../../etc/passwd",
+    "/%2e%2e/%2e%2e/etc/passwd",
+    "/logs/%2f..%2f..%2fetc/passwd",
+    "/..%5c..%5cetc/passwd",
+    "/initial.cfg%00.ld",
+    "/logs/..%252f..%252fetc/passwd",
+    "/escape/passwd",
+]
+
+
+@pytest.mark.parametrize("path", TRAVERSAL, ids=[f"fail/{p}" for p in TRAVERSAL])
+def test_fail_traversal_never_reads_outside(server: Server, path: str) -> None:
+    (server.site / "boot" / "escape").symlink_to("/etc")
+    cert, key = demo_cert(server)
+    result = curl(
+        *mtls(server, cert, key, "--path-as-is", "-w", "\n%{http_code}", f"{server.https}{path}")
+    )
+    assert status_of(result) in (400, 404)
+    assert "root:" not in result.stdout
+    server.wait_for_log("security", "reason=")
+
+
+# --- the commands around it ----------------------------------------------------------------
+
+
+def test_fail_init_twice_without_force(site: Path) -> None:
+    before = (site / "pki" / "ca.pem").read_bytes()
+    result = run_cli("init", "--site", str(site), "--fqdn", "localhost")
+    assert result.returncode != 0
+    assert "already exists" in result.stderr and "--force" in result.stderr
+    assert (site / "pki" / "ca.pem").read_bytes() == before
+
+
+def test_ok_init_force_replaces_ca(site: Path) -> None:
+    before = (site / "pki" / "ca.pem").read_bytes()
+    run_cli("init", "--site", str(site), "--fqdn", "prov.example.com", "--force", check=True)
+    assert (site / "pki" / "ca.pem").read_bytes() != before
+    assert (site / "pki" / "ca.key").stat().st_mode & 0o777 == 0o600
+    assert 'fqdns = ["prov.example.com"]' in (site / "phoneprov.toml").read_text()
+
+
+def test_fail_serve_on_busy_port_names_it(site: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = run_cli(
+            "serve",
+            "--site",
+            str(site),
+            "--quiet",
+            "--http-port",
+            str(port),
+            "--https-port",
+            "0",
+            "--ftp-port",
+            "0",
+            "--tftp-port",
+            "0",
+            timeout=30,
+        )
+    assert result.returncode != 0
+    assert f"port {port} is already in use" in result.stderr
+    assert "--http-port" in result.stderr
+
+
+def test_fail_serve_without_site(tmp_path: Path) -> None:
+    result = run_cli("serve", "--site", str(tmp_path / "nothing"))
+    assert result.returncode == 2
+    assert "phoneprov init" in result.stderr
+
+
+def test_ok_two_workers_share_ports(site: Path) -> None:
+    server = start_server(site, "--workers", "2")
+    try:
+        cert, key = demo_cert(server)
+        codes = {
+            status_of(curl(*mtls(server, cert, key, *CODE, f"{server.https}/site.cfg")))
+            for _ in range(6)
+        }
+        assert codes == {200}
+    finally:
+        assert server.stop() == 0
