@@ -36,6 +36,7 @@ MIN_BLKSIZE, MAX_BLKSIZE = 8, 65464  # RFC 2348
 MIN_TIMEOUT, MAX_TIMEOUT = 1, 255  # RFC 2349, seconds
 MIN_WINDOWSIZE, MAX_WINDOWSIZE = 1, 65535  # RFC 7440
 DEFAULT_BLKSIZE = 512  # RFC 1350
+_ACK_OPCODE = b"\x00\x04"
 
 
 class Content(Protocol):
@@ -255,6 +256,9 @@ class ReadTransfer(_Transfer):
         """Handle a datagram from the client's TID; return what to send."""
         if self.finished:
             return Step()
+        if len(datagram) == 4 and datagram[:2] == _ACK_OPCODE and not self.oack_pending:
+            # The hot path, once per window: a well-formed ACK needs no general decoding.
+            return self._acknowledged(int.from_bytes(datagram[2:], "big"), now)
         packet = self._decode(datagram)
         if isinstance(packet, Step):
             return packet
@@ -266,11 +270,14 @@ class ReadTransfer(_Transfer):
             self.oack_pending = False
             self.tries = 0
             return self._send_window(now)
+        return self._acknowledged(packet.block, now)
+
+    def _acknowledged(self, block: int, now: float) -> Step:
         # Map the 16-bit wire number onto the window in flight. An ACK outside
         # (acked, sent_to] is a duplicate or stale: ignore it and let the timer
         # retransmit. Answering duplicates is the Sorcerer's Apprentice bug
         # (RFC 1123 §4.2.3.1). An ACK inside the window moves it (RFC 7440 §4).
-        delta = (packet.block - self.acked) & 0xFFFF
+        delta = (block - self.acked) & 0xFFFF
         if delta == 0 or delta > self.sent_to - self.acked:
             return Step()
         self.acked += delta

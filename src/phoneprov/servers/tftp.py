@@ -94,7 +94,7 @@ class _Session(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Address) -> None:
         if self.closed or self.transport is None:
             return
-        if addr[:2] != self.peer[:2]:
+        if addr != self.peer:
             # RFC 1350 §4: a packet from another TID gets error 5 and does not disturb us.
             self.transport.sendto(error_packet(ErrorCode.UNKNOWN_TID, "unknown transfer ID"), addr)
             return
@@ -187,7 +187,7 @@ class TftpServer:
 
     def request(self, data: bytes, addr: Address) -> None:
         """A datagram on the main port: start a transfer or answer with an error."""
-        peer = (addr[0], addr[1])
+        peer = addr  # (host, port) for IPv4, (host, port, flow, scope) for IPv6
         if peer in self.sessions:
             return  # the client repeated its request; the transfer's own timer answers
         try:
