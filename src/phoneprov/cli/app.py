@@ -7,8 +7,11 @@ import typer
 from phoneprov import __version__
 from phoneprov.cli import ca as ca_cmds
 from phoneprov.cli import cert as cert_cmds
+from phoneprov.cli import device as device_cmds
 from phoneprov.cli import dhcp as dhcp_cmds
+from phoneprov.cli import firmware as firmware_cmds
 from phoneprov.cli import logs as logs_cmds
+from phoneprov.cli import render as render_cmd
 from phoneprov.cli import simulate as simulate_cmd
 from phoneprov.cli import site as site_cmds
 from phoneprov.cli import ucupdate as ucupdate_cmds
@@ -27,6 +30,9 @@ app.add_typer(ca_cmds.app, name="ca")
 app.add_typer(cert_cmds.app, name="cert")
 app.add_typer(dhcp_cmds.app, name="dhcp")
 app.add_typer(logs_cmds.app, name="logs")
+app.add_typer(device_cmds.app, name="device")
+app.add_typer(firmware_cmds.app, name="firmware")
+app.command("render")(render_cmd.render)
 app.add_typer(ucupdate_cmds.app, name="ucupdate")
 app.command("simulate")(simulate_cmd.simulate)
 

@@ -30,6 +30,8 @@ from phoneprov.protocols.polycom import (
 )
 from phoneprov.provisioning.audit import Audit
 from phoneprov.provisioning.bootdir import BootDir
+from phoneprov.provisioning.firmware import LOOP_THRESHOLD
+from phoneprov.provisioning.render import Rendered, RenderError, SiteRenderer
 from phoneprov.provisioning.uploads import UploadService, UploadWriter
 from phoneprov.store.sql import Event, Recorder, Sighting, SqlStore
 
@@ -80,8 +82,11 @@ def content_type_for(name: str) -> str:
 class AccessService:
     """Shared by the HTTP, HTTPS, FTP and TFTP listeners of one process."""
 
-    def __init__(self, settings: Settings, store: SqlStore, recorder: Recorder, audit: Audit) -> None:
+    def __init__(self, settings: Settings, store: SqlStore, recorder: Recorder, audit: Audit,
+                 renderer: SiteRenderer | None = None) -> None:
         self.settings = settings
+        # Configs and firmware rendered per request from the inventory (no secrets on disk).
+        self.renderer = renderer if renderer is not None else SiteRenderer(settings, store)
         self.store = store
         self.recorder = recorder
         self.audit = audit
@@ -194,11 +199,19 @@ class AccessService:
         return principal.kind is PrincipalKind.BOOTSTRAP or principal.protocol is Protocol.TFTP
 
     # reads
-    def read(self, principal: Principal, raw: str, *, ip: str, decoded: bool = False) -> ReadGrant:
-        """Authorize and open a file for reading. Raises Refused or NotFound."""
+    def read(self, principal: Principal, raw: str, *, ip: str, decoded: bool = False,
+             agent: UserAgent | None = None) -> ReadGrant:
+        """Authorize and open a file for reading. Raises Refused, NotFound or RenderError.
+
+        A file in the boot directory is served as is; without one, the renderer
+        answers for the files it knows (``agent`` names the phone's model for firmware).
+        """
         resource = self.resolve(principal, raw, ip=ip, decoded=decoded)
         self.check(principal, Action.READ, resource, ip=ip)
-        path = self._existing(resource)
+        try:
+            path = self._existing(resource)
+        except NotFound:
+            return self._rendered(principal, resource, ip=ip, agent=agent)
         if resource.kind is ResourceKind.MASTER and self.is_public(principal):
             return self._bootstrap_master(principal, resource, path)
         st = path.stat()
@@ -228,15 +241,52 @@ class AccessService:
 
     def _bootstrap_master(self, principal: Principal, resource: Resource, path: Path) -> ReadGrant:
         st = path.stat()
-        source = self._cached(path, st)
+        body = self._restrict_master(principal, self._cached(path, st))
+        return ReadGrant(resource, len(body), st.st_mtime, "application/xml", body=body)
 
+    def _restrict_master(self, principal: Principal, source: bytes) -> bytes:
         def public(entry: str) -> bool:
             name = entry.replace("[PHONE_MAC_ADDRESS]", "000000000001")
             probe = classify(name, self.settings.policy.bootstrap_files)
             return decide(principal, Action.READ, probe, self.rules).allowed
 
-        body = masterfile.restrict_config_files(source, public)
-        return ReadGrant(resource, len(body), st.st_mtime, "application/xml", body=body)
+        return masterfile.restrict_config_files(source, public)
+
+    def _rendered(self, principal: Principal, resource: Resource, *, ip: str,
+                  agent: UserAgent | None) -> ReadGrant:
+        """A file with no copy on disk, from the renderer; NotFound when it has none either."""
+        mac = principal.mac or (agent.mac if agent else None) or self._mac_for_ip(ip)
+        public = self.is_public(principal)
+        try:
+            served = self.renderer.serve(resource, mac=mac, public=public,
+                                         model=agent.model_token if agent else "")
+        except RenderError as error:
+            # Not a refusal (fail2ban must not ban the phone): an error line naming the template.
+            self.audit.security_log.error(
+                "%s phoneprov-security template-error ip=%s proto=%s identity=%s path=%s "
+                "template=%s line=%s detail=%s", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                ip, principal.protocol.value, principal.label(), resource.path, error.template,
+                error.line or "-", str(error).replace("\n", " "))
+            raise
+        if served is None:
+            raise NotFound(f"{resource.path} does not exist") from None
+        return self._grant(principal, resource, served, mac)
+
+    def _grant(self, principal: Principal, resource: Resource, served: Rendered,
+               mac: MacAddress | None) -> ReadGrant:
+        ctype = content_type_for(resource.name)
+        if served.path is not None:
+            st = served.path.stat()
+            if mac is not None and self.renderer.count_download(mac, served) == LOOP_THRESHOLD:
+                assert served.firmware is not None
+                self.recorder.event(Event(time.time(), mac.value, "firmware-loop",
+                                          f"{resource.name} {served.firmware.version} fetched "
+                                          f"{LOOP_THRESHOLD} times"))
+            return ReadGrant(resource, st.st_size, st.st_mtime, ctype, path=served.path)
+        body = served.body or b""
+        if resource.kind is ResourceKind.MASTER and self.is_public(principal):
+            body = self._restrict_master(principal, body)
+        return ReadGrant(resource, len(body), time.time(), ctype, body=body)
 
     # writes
     def open_upload(self, principal: Principal, raw: str, *, ip: str, append: bool = False,

@@ -23,10 +23,22 @@ from phoneprov.pki.files import write_private
 from phoneprov.pki.trust import install_trust_anchors
 from phoneprov.protocols import digest
 from phoneprov.protocols.polycom import BOOTSTRAP_FILE, MASTER_FILE, UPLOAD_FOLDERS, UploadKind
+from phoneprov.provisioning.inventory import Inventory
 from phoneprov.provisioning.ucupdate import add_demo_package
+from phoneprov.store.inventory import InventoryEntry, Line
 from phoneprov.store.sql import SqlStore, hash_password
 
 DEMO_MAC = MacAddress("0004f2000001")
+# The demo inventory: one phone per family; configs are rendered when they ask.
+DEMO_PHONES = (
+    InventoryEntry(DEMO_MAC, "VVX410", group="pilot", label="Front desk", lines=(
+        Line(1, "1001", "1001", "demo-sip-password", "pbx.example.com"),
+        Line(2, "1002", "1002", "demo-sip-password-2", "pbx.example.com"))),
+    InventoryEntry(MacAddress("0004f2000002"), "SPIP550", label="Meeting room", lines=(
+        Line(1, "1003", "1003", "demo-sip-password-3", "pbx.example.com"),)),
+    InventoryEntry(MacAddress("0004f2000003"), "Trio8800", label="Board room", lines=(
+        Line(1, "1004", "1004", "demo-sip-password-4", "pbx.example.com"),)),
+)
 NONCE_SECRET = "digest-nonce.key"
 DEFAULT_PORTS = {"http_port": 8080, "https_port": 8443, "ftp_port": 2121, "tftp_port": 6969}
 
@@ -110,17 +122,10 @@ def init_site(site_dir: Path, fqdns: list[str], *, http_user: str = "PlcmSpIp",
     boot.mkdir(parents=True, exist_ok=True)
     for folder in sorted(set(UPLOAD_FOLDERS) | set(settings.policy.folders.values())):
         (boot / folder).mkdir(exist_ok=True)
-    folders = {kind.value: name for kind, name in settings.policy.folders.items()}
-    rendered = {
-        MASTER_FILE: env.get_template("master.cfg.j2").render(folders=folders),
-        BOOTSTRAP_FILE: env.get_template("initial.cfg.j2").render(
-            ca_pem=ca.cert_pem.decode().strip(), https_url=settings.https_url()
-        ),
-        "site.cfg": env.get_template("site.cfg.j2").render(),
-    }
-    for name, text in rendered.items():
-        (boot / name).write_text(text)
-        created.append(boot / name)
+    for name in (MASTER_FILE, BOOTSTRAP_FILE, "site.cfg"):
+        # Rendered per request from templates and the inventory (provisioning/render.py);
+        # a copy left on disk by an older init would be served instead.
+        (boot / name).unlink(missing_ok=True)
 
     store = SqlStore(settings.database_url)
     try:
@@ -131,12 +136,12 @@ def init_site(site_dir: Path, fqdns: list[str], *, http_user: str = "PlcmSpIp",
         store.close()
     report = InitReport(site_dir, settings, created)
     if demo:
-        _demo(report, ca, env)
+        _demo(report, ca)
     return report
 
 
-def _demo(report: InitReport, ca: CertificateAuthority, env: jinja2.Environment) -> None:
-    """A demo phone: a device certificate from our CA and its per-device config."""
+def _demo(report: InitReport, ca: CertificateAuthority) -> None:
+    """Three inventory phones of three families; a device certificate for the first."""
     settings = report.settings
     demo_dir = settings.site_dir / "demo"
     demo_dir.mkdir(exist_ok=True)
@@ -145,12 +150,13 @@ def _demo(report: InitReport, ca: CertificateAuthority, env: jinja2.Environment)
     key_path = demo_dir / f"{DEMO_MAC}.key"
     cert_path.write_bytes(issued.cert_pem)
     write_secret(key_path, issued.key_pem)
-    secrets_cfg = settings.boot_dir / f"{DEMO_MAC}-phone-secrets.cfg"
-    secrets_cfg.write_text(env.get_template("device-secrets.cfg.j2").render(
-        mac=DEMO_MAC, user="1001", password="demo-sip-password", label="Demo phone",
-        sip_server="pbx.example.com"))
-    os.chmod(secrets_cfg, 0o640)
-    report.created.extend([cert_path, key_path, secrets_cfg, add_demo_package(settings.site_dir)])
+    (settings.boot_dir / f"{DEMO_MAC}-phone-secrets.cfg").unlink(missing_ok=True)
+    store = SqlStore(settings.database_url)
+    try:
+        Inventory(store).save(DEMO_PHONES)
+    finally:
+        store.close()
+    report.created.extend([cert_path, key_path, add_demo_package(settings.site_dir)])
     report.demo_cert, report.demo_key = cert_path, key_path
     (settings.boot_dir / settings.policy.folders[UploadKind.BOOT_LOG]).mkdir(exist_ok=True)
 

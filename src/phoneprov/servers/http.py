@@ -20,9 +20,10 @@ from phoneprov.errors import UploadError
 from phoneprov.model import MacAddress, Principal, PrincipalKind, Protocol
 from phoneprov.policy import Reason
 from phoneprov.protocols import digest
-from phoneprov.protocols.polycom import parse_user_agent
+from phoneprov.protocols.polycom import UserAgent, parse_user_agent
 from phoneprov.provisioning.access import AccessService, NotFound, Refused
 from phoneprov.provisioning.identify import CertIdentifier
+from phoneprov.provisioning.render import RenderError
 from phoneprov.store.sql import Account, Event
 
 ACCOUNT_TTL = 5.0
@@ -139,7 +140,7 @@ class PhoneHandler:
         raw_path = request.raw_path.split("?", 1)[0]
         try:
             if request.method in ("GET", "HEAD"):
-                response = await self._get(request, principal, raw_path)
+                response = await self._get(request, principal, raw_path, agent)
             elif request.method == "PUT":
                 response = await self._put(request, principal, raw_path)
             else:
@@ -153,6 +154,9 @@ class PhoneHandler:
                 response = web.Response(status=403, text="forbidden\n")
         except NotFound:
             response = web.Response(status=404, text="not found\n")
+        except RenderError:
+            # The access service logged the template and line; the phone retries later.
+            response = web.Response(status=500, text="configuration template error\n")
         except UploadError as error:
             response = web.Response(status=error.http_status, text=f"{error}\n")
         self.access.note(principal, ip=_peer(request), agent=agent,
@@ -161,9 +165,9 @@ class PhoneHandler:
         self._log(request, principal.label(), response.status, size, started)
         return response
 
-    async def _get(self, request: web.Request, principal: Principal,
-                   raw_path: str) -> web.StreamResponse:
-        grant = self.access.read(principal, raw_path, ip=_peer(request))
+    async def _get(self, request: web.Request, principal: Principal, raw_path: str,
+                   agent: UserAgent | None = None) -> web.StreamResponse:
+        grant = self.access.read(principal, raw_path, ip=_peer(request), agent=agent)
         if grant.body is not None:
             return web.Response(body=grant.body, content_type=grant.content_type,
                                 headers={"Last-Modified": _http_date(grant.mtime)})
