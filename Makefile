@@ -5,10 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 SITE ?= ./site
 # Debian tools the tests drive as real peers (curl is the phone; lftp/tftp-hpa/atftp (windowsize) for
-# FTP/TFTP; dnsmasq/dhcpd/kea for DHCP; ab, nginx, tftpd-hpa and vsftpd for benchmarks).
+# FTP/TFTP; dnsmasq/dhcpd/kea for DHCP; ab, nginx, tftpd-hpa and vsftpd for benchmarks;
+# jq for the JSON examples in docs/troubleshooting.md).
 APT_TOOLS := curl openssl lftp tftp-hpa atftp tftpd-hpa dnsmasq-base isc-dhcp-server \
 	kea-dhcp4-server busybox apache2-utils nginx-light vsftpd iproute2 tcpdump \
-	chromium postgresql
+	chromium postgresql jq
 
 .PHONY: install run test lint typecheck unit tools bench clean
 

@@ -12,7 +12,7 @@ from phoneprov.cli.common import OutputFormat, SiteOption, console, handle_error
 from phoneprov.cli.common import site_path as resolve_site
 from phoneprov.protocols.phonelog import LogEntry
 from phoneprov.protocols.phonelog_findings import Finding
-from phoneprov.provisioning.logs import AnalyzedLog, analyze_target, to_json
+from phoneprov.provisioning.logs import AnalyzedLog, analyze_target
 
 app = typer.Typer(
     name="logs",
@@ -47,13 +47,13 @@ def analyze(
     ),
 ) -> None:
     """Find what went wrong in a phone's boot: exit 0 no errors, 1 errors found, 2 bad input."""
-    logs = analyze_target(target, resolve_site(site), timeline_limit)
+    analysis = analyze_target(target, resolve_site(site), timeline_limit)
     if output is OutputFormat.json:
-        print_json(to_json(logs))
+        print_json(analysis.to_json())
     else:
-        for log in logs:
+        for log in analysis.logs:
             _print_log(log, timeline)
-    if any(log.report.has_errors for log in logs):
+    if analysis.has_errors:
         raise typer.Exit(1)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from phoneprov.protocols.phonelog_findings import Finding, FindingBuilder, wall_text
-from phoneprov.protocols.phonelog_rules import FindingKind, Signal, observe
+from phoneprov.protocols.phonelog_rules import FindingKind, Observation, Signal, observe
 
 Clock = Literal["wall", "boot"]
 
@@ -140,6 +140,13 @@ def binary_reason(head: bytes) -> str | None:
     return None
 
 
+def _timeline_kind(observation: Observation) -> str:
+    """The finding kind an entry is marked with in the timeline ("" for none)."""
+    if observation.kind is Signal.HTTP_STATUS:
+        return f"http-{observation.detail['status']}"
+    return str(observation.kind) if observation.kind in _KINDS else ""
+
+
 class _Open:
     """The entry being built: header seen, continuation lines may follow."""
 
@@ -240,7 +247,8 @@ class LogAnalyzer:
         self._entries += 1
         kinds: tuple[str, ...] = ()
         if observations:
-            kinds = tuple(dict.fromkeys(str(o.kind) for o in observations if o.kind in _KINDS))
+            kinds = tuple(dict.fromkeys(_timeline_kind(o) for o in observations))
+            kinds = tuple(kind for kind in kinds if kind)
             if any(o.kind is Signal.REBOOT for o in observations):
                 self._new_boot = True
         self._timeline.append(

@@ -117,7 +117,44 @@ def uploaded_logs(site: Path, mac: MacAddress) -> list[Path]:
     return found
 
 
-def analyze_target(target: str, site: Path, timeline_limit: int) -> list[AnalyzedLog]:
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What ``analyze_target`` read: one file, or the uploaded logs of one phone."""
+
+    logs: list[AnalyzedLog]
+    mac: MacAddress | None = None
+
+    @property
+    def has_errors(self) -> bool:
+        return any(log.report.has_errors for log in self.logs)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return ``{"findings": [...], "summary": {...}}``.
+
+        For a file, the summary names it in ``file``. For a MAC, each finding
+        names its ``log`` and the summary lists each file's counts in ``files``.
+        """
+        if self.mac is None:
+            data = self.logs[0].report.to_json()
+            data["summary"] = {"file": str(self.logs[0].path), **data["summary"]}
+            return data
+        findings: list[dict[str, Any]] = []
+        files: list[dict[str, Any]] = []
+        for log in self.logs:
+            for finding in log.report.findings:
+                findings.append({**finding.to_json(), "log": log.path.name})
+            files.append({"file": str(log.path), **log.report.summary})
+        summary: dict[str, Any] = {
+            "mac": str(self.mac),
+            "errors": sum(f["errors"] for f in files),
+            "warnings": sum(f["warnings"] for f in files),
+            "infos": sum(f["infos"] for f in files),
+            "files": files,
+        }
+        return {"findings": findings, "summary": summary}
+
+
+def analyze_target(target: str, site: Path, timeline_limit: int) -> Analysis:
     """Analyse ``target``: an existing file path, else a MAC address whose uploads are read.
 
     Raises InputError when the target is neither a readable log nor a MAC with
@@ -125,7 +162,7 @@ def analyze_target(target: str, site: Path, timeline_limit: int) -> list[Analyze
     """
     path = Path(target)
     if path.exists():
-        return [analyze_file(path, timeline_limit)]
+        return Analysis([analyze_file(path, timeline_limit)])
     mac = _mac_or_none(target)
     if mac is None:
         raise InputError(
@@ -133,7 +170,8 @@ def analyze_target(target: str, site: Path, timeline_limit: int) -> list[Analyze
             "Give the path of a log file, or a phone's MAC address (e.g. 0004f2abcdef) with "
             "--site to read the logs it uploaded.",
         )
-    return [analyze_file(found, timeline_limit) for found in uploaded_logs(site, mac)]
+    found = uploaded_logs(site, mac)
+    return Analysis([analyze_file(path, timeline_limit) for path in found], mac)
 
 
 def _mac_or_none(text: str) -> MacAddress | None:
@@ -141,28 +179,3 @@ def _mac_or_none(text: str) -> MacAddress | None:
         return MacAddress.parse(text)
     except InputError:
         return None
-
-
-def to_json(logs: list[AnalyzedLog]) -> dict[str, Any]:
-    """Return ``{"findings": [...], "summary": {...}}`` for one or several logs.
-
-    With several logs (a MAC's boot and application logs) each finding names
-    its ``log`` and the summary lists each file's counts under ``files``.
-    """
-    if len(logs) == 1:
-        data = logs[0].report.to_json()
-        data["summary"] = {"file": str(logs[0].path), **data["summary"]}
-        return data
-    findings: list[dict[str, Any]] = []
-    files: list[dict[str, Any]] = []
-    for log in logs:
-        for finding in log.report.findings:
-            findings.append({**finding.to_json(), "log": log.path.name})
-        files.append({"file": str(log.path), **log.report.summary})
-    summary: dict[str, Any] = {
-        "errors": sum(f["errors"] for f in files),
-        "warnings": sum(f["warnings"] for f in files),
-        "infos": sum(f["infos"] for f in files),
-        "files": files,
-    }
-    return {"findings": findings, "summary": summary}
