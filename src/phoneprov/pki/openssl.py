@@ -3,7 +3,7 @@
 ``cryptography`` 48 and later refuse SHA-1 signatures (``UnsupportedAlgorithm``),
 yet CX700 / Windows CE phones cannot parse anything else (SPEC §7). This module
 is the only place phoneprov runs ``openssl``; see
-docs/decisions/0001-sha1-legacy-chain.md. Keys are still generated with
+docs/decisions/0006-sha1-legacy-chain-via-openssl.md. Keys are still generated with
 ``cryptography``; openssl only signs. ``openssl ca`` is used (not ``req -x509``
 or ``x509 -req``) because it is the one OpenSSL 3.0 command that takes exact
 start and end dates and a given serial.
