@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from phoneprov import __version__
+from phoneprov.cli import bench as bench_cmds
 from phoneprov.cli import ca as ca_cmds
 from phoneprov.cli import cert as cert_cmds
 from phoneprov.cli import device as device_cmds
@@ -35,6 +36,7 @@ app.add_typer(firmware_cmds.app, name="firmware")
 app.command("render")(render_cmd.render)
 app.add_typer(ucupdate_cmds.app, name="ucupdate")
 app.command("simulate")(simulate_cmd.simulate)
+app.add_typer(bench_cmds.app, name="bench")
 
 
 @app.command("version")

@@ -1,0 +1,1 @@
+"""Benchmarks: phoneprov against nginx on the same machine, same certificates and files."""
