@@ -324,7 +324,7 @@ class CertificateAuthority:
 
 def _archive(pki_dir: Path) -> Path:
     """Move the CA files, index, CRL and issued copies into ``replaced-<time>/``; return it."""
-    target = pki_dir / f"replaced-{_now().strftime('%Y%m%dT%H%M%SZ')}"
+    target = pki_dir / f"replaced-{_now().strftime('%Y%m%dT%H%M%S.%fZ')}"
     target.mkdir(parents=True, exist_ok=True)
     for name in (CA_CERT, CA_KEY, "index.json", revocation.CRL_FILE, "issued"):
         source = pki_dir / name
