@@ -173,9 +173,10 @@ def _entry(row: _Row, mac: MacAddress, old: InventoryEntry | None, line_numbers:
     lines = {line.index: line for line in old.lines}
     limit = line_limit(model) if len(problems) == before else 0
     for n in line_numbers:
-        given = {f: values[f"line{n}_{f}"] for f in LINE_FIELDS if f"line{n}_{f}" in values}
+        given = {f"line{n}_{f}": values[f"line{n}_{f}"] for f in LINE_FIELDS
+                 if f"line{n}_{f}" in values}
         previous = lines.get(n)
-        if not any(v.strip() for k, v in given.items()):
+        if not any(v.strip() for v in given.values()):
             if given:
                 lines.pop(n, None)
             continue
@@ -195,7 +196,9 @@ def _entry(row: _Row, mac: MacAddress, old: InventoryEntry | None, line_numbers:
                 fields[f] = check_line_value(f, raw)
             except InputError as error:
                 problems.append(Problem(row.number, column, _shown(column, raw), str(error)))
-        if not fields.get("ext"):
+        if len(fields) != len(LINE_FIELDS):
+            continue
+        if not fields["ext"]:
             problems.append(Problem(row.number, f"line{n}_ext", "",
                                     f"line {n} has values but no ext"))
             continue
