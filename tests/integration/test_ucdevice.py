@@ -177,16 +177,16 @@ def test_staged_rollout_by_group_from_cli(server: Server, tmp_path: Path) -> Non
         store.close()
     image = tmp_path / "CPE.nbt"
     image.write_bytes(b"pilot image" * 100)
-    added = run_cli("ucupdate", "add", str(image), "--model", "CX700", "--version", "1.0.522.200",
+    added = run_cli("firmware", "add-ucupdate", str(image), "--model", "CX700", "--version", "1.0.522.200",
                     "--group", "pilot", "--site", str(server.site), "--format", "json",
                     check=True)
     assert '"version": "1.0.522.200"' in added.stdout
-    listing = run_cli("ucupdate", "list", "--site", str(server.site), check=True)
+    listing = run_cli("firmware", "list-ucupdate", "--site", str(server.site), check=True)
     assert "1.0.522.200" in listing.stdout and "pilot" in listing.stdout
     staged = ask(server, pilot.value, DEMO_VERSION)
     assert staged.findtext("Modules/Module/Version") == "1.0.522.200"
     assert ask(server, other.value, DEMO_VERSION).findtext("Status") == "UpToDate"
-    run_cli("ucupdate", "assign", "--model", "CX700", "--version", DEMO_VERSION, "--group",
+    run_cli("firmware", "assign-ucupdate", "--model", "CX700", "--version", DEMO_VERSION, "--group",
             "pilot", "--site", str(server.site), check=True)
     assert ask(server, pilot.value, DEMO_VERSION).findtext("Status") == "UpToDate"
 

@@ -34,7 +34,7 @@ app.add_typer(logs_cmds.app, name="logs")
 app.add_typer(device_cmds.app, name="device")
 app.add_typer(firmware_cmds.app, name="firmware")
 app.command("render")(render_cmd.render)
-app.add_typer(ucupdate_cmds.app, name="ucupdate")
+ucupdate_cmds.register(firmware_cmds.app)
 app.command("simulate")(simulate_cmd.simulate)
 app.add_typer(bench_cmds.app, name="bench")
 

@@ -1,8 +1,7 @@
 """Lync/SfB device update packages: add, import a CAB layout, list, assign, show requests.
 
-The commands are plain functions so they can hang off any group: ``register``
-adds them to a typer group with a name prefix or suffix (``firmware
-add-ucupdate``) or bare (``ucupdate add``).
+Plain functions, registered onto the ``phoneprov firmware`` group by ``register``
+(``firmware add-ucupdate``), beside the Polycom firmware commands of cli/firmware.py.
 """
 
 from __future__ import annotations
@@ -163,16 +162,13 @@ def requests(
             console.print(escape(row.body), highlight=False, soft_wrap=True)
 
 
-COMMANDS = (("add", add), ("import", import_cab), ("list", list_packages), ("assign", assign),
-            ("requests", requests))
+# Names on the ``phoneprov firmware`` group, next to the Polycom firmware commands.
+COMMANDS = (("add-ucupdate", add), ("import-ucupdate", import_cab),
+            ("list-ucupdate", list_packages), ("assign-ucupdate", assign),
+            ("ucupdate-requests", requests))
 
 
-def register(group: typer.Typer, *, suffix: str = "") -> None:
-    """Add the commands to ``group``: bare (``add``) or suffixed (``add-ucupdate``)."""
+def register(group: typer.Typer) -> None:
+    """Add the device update commands to ``group`` (the ``firmware`` group)."""
     for name, command in COMMANDS:
-        group.command(f"{name}{suffix}")(command)
-
-
-app = typer.Typer(name="ucupdate", no_args_is_help=True,
-                  help="Lync/Skype for Business device update packages (CX700, SfB-mode phones).")
-register(app)
+        group.command(name)(command)

@@ -35,7 +35,7 @@ from phoneprov.protocols.ucupdate import (
 CATALOG_DIR = "ucupdate"
 CATALOG_FILE = "catalog.json"
 OBJECTS = "objects"
-ADD_COMMAND = "phoneprov ucupdate add"  # where cli/app.py registers cli/ucupdate.py
+ADD_COMMAND = "phoneprov firmware add-ucupdate"  # cli/ucupdate.py, on the firmware group
 LOOP_FLAG = "firmware-loop"  # shared with the Polycom firmware loop flag (issue 5)
 LOOP_THRESHOLD = 3  # the same offer this many times in a row, never installed = a loop
 CHUNK = 1024 * 1024
