@@ -306,3 +306,26 @@ def test_parse_header(line: str, expected: tuple[object, ...] | None) -> None:
         assert (header.clock, header.module, header.level, header.marker, header.message) == (
             expected
         )
+
+
+def test_ok_status_on_the_download_line_and_folder_paths() -> None:
+    # The wording phoneprov's own simulator uploads: status and file on one line.
+    report = analyze(
+        f"""
+        000000.077|copy |4|00|Download of 'sip.ver' failed on attempt 1: HTTP error 404
+        000000.084|copy |4|00|Download of '3111-46162-001.sip.ld' failed on attempt 1: HTTP error 404
+        1122024646|copy |4|00|Download of 'overrides/{MAC}-phone.cfg' failed on attempt 1: HTTP error 404
+        1122024646|copy |4|00|Download of 'overrides/{MAC}-web.cfg' failed on attempt 1: HTTP error 403
+        """
+    )
+    by_file = {(f.kind, f.detail["file"]): f for f in report.findings}
+    # Without sip.ver/sip.ld the phone keeps its software: a warning.
+    assert by_file[("http-404", "sip.ver")].severity == "warning"
+    assert by_file[("download-failed", "sip.ver")].severity == "warning"
+    # The part-number image falls back to sip.ld; the override file is optional.
+    assert by_file[("http-404", "3111-46162-001.sip.ld")].severity == "info"
+    assert by_file[("http-404", f"overrides/{MAC}-phone.cfg")].lines == (3,)
+    assert by_file[("download-failed", f"overrides/{MAC}-phone.cfg")].severity == "info"
+    # Refused (not missing) is an error even for an optional file.
+    assert by_file[("http-403", f"overrides/{MAC}-web.cfg")].lines == (4,)
+    assert by_file[("download-failed", f"overrides/{MAC}-web.cfg")].severity == "error"

@@ -29,6 +29,12 @@ _TRUST_FIX = (
     "server's security log names the reason for each refusal."
 )
 
+_FIRMWARE_FIX = (
+    "Put the application image for this model in the boot directory (sip.ld or "
+    "<part number>.sip.ld, with sip.ver naming its version), or ignore this if this server "
+    "does not manage firmware."
+)
+
 # Keyed by kind, or "kind:variant" where the same kind has a different meaning
 # (an optional file missing is normal; a retried download that then worked is a warning).
 ADVICE: dict[str, Advice] = {
@@ -67,6 +73,12 @@ ADVICE: dict[str, Advice] = {
         "The phone did not get the optional file '{file}'{status_text}; it boots without it.",
         "Normal. Create the file only if you want what it carries.",
     ),
+    f"{FindingKind.DOWNLOAD_FAILED}:firmware": Advice(
+        "warning",
+        "The phone did not get '{file}'{status_text}: it keeps the software it runs and "
+        "cannot be updated from this server.",
+        _FIRMWARE_FIX,
+    ),
     FindingKind.HTTP_401: Advice(
         "error",
         "The server refused the phone's credentials for '{file}' (401 Unauthorized: HTTP "
@@ -95,6 +107,11 @@ ADVICE: dict[str, Advice] = {
         "The phone asked for the optional file '{file}' and the server does not have it "
         "(404 Not Found); the phone carries on without it.",
         "Normal. Provide the file only if you want what it carries.",
+    ),
+    f"{FindingKind.HTTP_404}:firmware": Advice(
+        "warning",
+        "The boot server has no '{file}' (404 Not Found): the phone keeps the software it runs.",
+        _FIRMWARE_FIX,
     ),
     FindingKind.DEVICE_KEY_TOO_LARGE: Advice(
         "error",

@@ -18,6 +18,7 @@ from phoneprov.protocols.phonelog_rules import (
     Observation,
     Severity,
     Signal,
+    is_firmware_check,
     is_firmware_file,
     is_optional_file,
 )
@@ -236,13 +237,18 @@ class FindingBuilder:
         name = str(detail.get("file", ""))
         if acc.kind is FindingKind.DOWNLOAD_FAILED:
             detail["recovered"] = name in self._succeeded
+            missing = detail.get("status", 404) == 404
             # A missing optional file is normal; a refused one (401/403) is not.
-            if is_optional_file(name) and detail.get("status", 404) == 404:
-                variant = "optional"
-            elif name in self._succeeded:
+            if name in self._succeeded:
                 variant = "recovered"
-        elif acc.kind in (FindingKind.HTTP_404, FindingKind.HTTP_401) and is_optional_file(name):
+            elif missing and is_optional_file(name):
+                variant = "optional"
+            elif missing and is_firmware_check(name):
+                variant = "firmware"
+        elif acc.kind is FindingKind.HTTP_404 and is_optional_file(name):
             variant = "optional"
+        elif acc.kind is FindingKind.HTTP_404 and is_firmware_check(name):
+            variant = "firmware"
         elif acc.kind is FindingKind.CLOCK_NOT_SET and self._sntp_only:
             variant = "sntp"
         advice = advice_for(acc.kind, variant)

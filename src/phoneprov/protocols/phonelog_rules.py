@@ -81,8 +81,10 @@ _GATE = re.compile(
 
 
 _I = re.IGNORECASE
-_QUOTED_FILE = re.compile(r"'(?:[a-z]+://[^']*/)?([^'/\s]+)'", _I)
-_URL_FILE = re.compile(r"\b(?:https?|ftps?|tftp)://[^\s'\"]*/([^\s'\"/?#]+)", _I)
+# A file as the phone names it: 'sip.ld', 'overrides/<mac>-phone.cfg', or a URL
+# whose path (after scheme and host) is the file.
+_QUOTED_FILE = re.compile(r"'(?:[a-z]+://[^/'\s]+/)?([^'\s]+)'", _I)
+_URL_FILE = re.compile(r"\b(?:https?|ftps?|tftp)://[^/\s'\"]+/([^\s'\"?#]+)", _I)
 _HOST = re.compile(
     r"(?P<host>\[[0-9a-f:]+\]|(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]*[a-z0-9])"
     r"(?=[\s'\":,;)]|$)",
@@ -325,7 +327,7 @@ def observe(message: str) -> list[Observation]:
         detail = {"status": int(status.group("status"))}
         if status.group("sub"):
             detail["substatus"] = f"{status.group('status')}.{status.group('sub')}"
-        named = _file_in(message)
+        named = download.group("file") if download else _file_in(message)
         if named:
             detail["file"] = named
         found.append(Observation(Signal.HTTP_STATUS, detail))
@@ -357,19 +359,29 @@ def is_optional_file(name: str) -> bool:
 
     ``<mac>.cfg`` falls back to ``000000000000.cfg``, ``<part>.sip.ld`` to ``sip.ld``;
     the per-phone override, license, directory and call-list files, language
-    dictionaries and the HEAD of a log upload are optional by design.
+    dictionaries and the HEAD of a log upload are optional by design. Folders
+    in front of the name (``overrides/``, ``contacts/``) do not matter.
     """
     lowered = name.lower()
-    if _OPTIONAL_FILE.match(lowered):
-        return not lowered.startswith("000000000000.")
+    base = lowered.rsplit("/", 1)[-1]
+    if _OPTIONAL_FILE.match(base):
+        return not base.startswith("000000000000.")
     return (
-        lowered in ("000000000000-license.cfg", "000000000000-directory.xml")
+        base in ("000000000000-license.cfg", "000000000000-directory.xml")
         or "languages/" in lowered
-        or lowered.startswith("dictionary")
+        or base.startswith("dictionary")
     )
+
+
+def is_firmware_check(name: str) -> bool:
+    """True for the firmware a phone asks for at every boot: ``sip.ld`` and ``sip.ver``.
+
+    Without them the phone keeps the software it runs (SPEC §2.2), so their
+    absence is worth a warning, not an error.
+    """
+    return name.lower().rsplit("/", 1)[-1] in ("sip.ld", "sip.ver")
 
 
 def is_firmware_file(name: str) -> bool:
     """True for firmware images: ``sip.ld``, ``<part>.sip.ld``, ``*.ld``, CX700 ``CPE.nbt``."""
-    lowered = name.lower()
-    return lowered.endswith((".ld", ".nbt"))
+    return name.lower().endswith((".ld", ".nbt"))
