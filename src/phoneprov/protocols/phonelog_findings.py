@@ -144,7 +144,8 @@ class FindingBuilder:
 
     def _download_ok(self, detail: Detail, line: int, index: int, boot: int) -> None:
         name = str(detail["file"])
-        self._succeeded.add(name)
+        if len(self._succeeded) < MAX_FINDINGS:
+            self._succeeded.add(name)
         acc = self._acc(FindingKind.DOWNLOAD_OK, name, detail)
         if acc is not None:
             acc.add(line, {})
