@@ -72,7 +72,8 @@ def analyze_file(path: Path, timeline_limit: int) -> AnalyzedLog:
                     f"{path} is not a phone log: {reason}",
                     "Give a text log: <mac>-app.log or <mac>-boot.log from the boot server's "
                     "logs folder, or a serial console capture saved as text. Core files "
-                    "(<mac>-core.gz) and firmware images cannot be analysed.",
+                    "(<mac>-core.gz) and firmware images cannot be analysed; a capture saved "
+                    'as UTF-16 (Windows "Unicode") must be saved again as UTF-8.',
                 )
             stream.seek(0)
             return AnalyzedLog(path, analyze_stream(stream, timeline_limit))
