@@ -1,0 +1,172 @@
+"""`phoneprov simulate` booting like a phone against phoneprov (each protocol) and nginx."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bench.nginx import Nginx, export_boot_files, start_nginx
+from tests.integration.simkit import serve_site
+from tests.serverkit import DEMO_MAC, Server, run_cli
+
+NEW_MAC = "0004f2000777"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The demo site on free ports written into its settings, so the initial.cfg it renders
+    sends the phone to the HTTPS port that is really listening."""
+    yield from serve_site(tmp_path_factory.mktemp("sim") / "site")
+
+
+def simulate(*args: str) -> tuple[int, str]:
+    result = run_cli("simulate", *args, timeout=120)
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("scheme", ["http", "ftp", "tftp"])
+def test_ok_full_boot_moves_to_mtls(served: Server, scheme: str) -> None:
+    """Updater over the bootstrap protocol, then initial.cfg moves the phone to HTTPS mTLS."""
+    url = f"{scheme}://127.0.0.1:{served.ports[scheme]}/"
+    code, out = simulate("--url", url, "--mac", DEMO_MAC, "--site", str(served.site))
+    assert code == 0, out
+    assert "Download of '000000000000.cfg' succeeded on attempt 1" in out
+    assert f"Provisioning server changed to https://127.0.0.1:{served.ports['https']}/" in out
+    assert f"device certificate CN={DEMO_MAC} sent" in out
+    assert f"Download of '{DEMO_MAC}-phone-secrets.cfg' succeeded" in out
+    assert "verdict: booted" in out
+    access = served.wait_for_log("access", f"/logs/{DEMO_MAC}-app.log")
+    assert (
+        f"proto=https ip=127.0.0.1 identity=device-cert:{DEMO_MAC} method=PUT "
+        f'path="/logs/{DEMO_MAC}-app.log" status=20'
+    ) in access
+    if scheme == "tftp":
+        # TFTP is read-only and refuses per-phone files: the simulator says so, and carries on.
+        assert "was refused (403 / access violation), not reported missing" in out
+
+
+def test_ok_uploaded_logs_read_by_logs_analyze(served: Server) -> None:
+    code, out = simulate(
+        "--url",
+        f"http://127.0.0.1:{served.ports['http']}/",
+        "--mac",
+        DEMO_MAC,
+        "--site",
+        str(served.site),
+    )
+    assert code == 0, out
+    boot_log = served.site / "boot" / "logs" / f"{DEMO_MAC}-boot.log"
+    app_log = served.site / "boot" / "logs" / f"{DEMO_MAC}-app.log"
+    assert "Download of '000000000000.cfg' succeeded" in boot_log.read_text()
+    assert "Mutual TLS established" in app_log.read_text()
+    result = run_cli("logs", "analyze", str(app_log), "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    kinds = {finding["kind"] for finding in json.loads(result.stdout)["findings"]}
+    assert {"download-ok", "mtls-established"} <= kinds
+    assert "download-failed" not in kinds
+
+
+def test_ok_make_device_cert_json(served: Server) -> None:
+    result = run_cli(
+        "simulate",
+        "--url",
+        f"https://127.0.0.1:{served.ports['https']}/",
+        "--mac",
+        NEW_MAC,
+        "--site",
+        str(served.site),
+        "--make-device-cert",
+        "--stage",
+        "application",
+        "--format",
+        "json",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert (served.site / "sim" / f"{NEW_MAC}.pem").is_file()
+    paths = [(r["method"], r["path"], r["status"]) for r in report["requests"]]
+    assert paths[0] == ("GET", f"{NEW_MAC}.cfg", 404)
+    assert paths[1] == ("GET", "000000000000.cfg", 200)
+    assert paths[-2] == ("HEAD", f"logs/{NEW_MAC}-app.log", 404)
+    assert paths[-1][:2] == ("PUT", f"logs/{NEW_MAC}-app.log")
+    assert all(note["severity"] == "warning" for note in report["notes"])
+
+
+def test_fail_https_without_device_cert(served: Server) -> None:
+    code, out = simulate(
+        "--url",
+        f"https://127.0.0.1:{served.ports['https']}/",
+        "--mac",
+        "0004f2000999",
+        "--ca",
+        str(served.site / "pki" / "ca.pem"),
+        "--stage",
+        "application",
+    )
+    assert code == 1
+    assert "verdict: boot failed" in out
+    assert "failed on attempt 3" in out
+
+
+def test_fail_wrong_digest_password(served: Server) -> None:
+    code, out = simulate(
+        "--url",
+        f"http://127.0.0.1:{served.ports['http']}/",
+        "--mac",
+        DEMO_MAC,
+        "--password",
+        "wrong",
+        "--stage",
+        "updater",
+    )
+    assert code == 1
+    assert "HTTP error 401" in out
+    assert "http-401" in out
+
+
+def test_fail_bad_url_is_input_error() -> None:
+    code, out = simulate("--url", "gopher://127.0.0.1/", "--mac", DEMO_MAC)
+    assert code == 2
+    assert "scheme 'gopher'" in out
+
+
+@pytest.fixture(scope="module")
+def nginx(served: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
+    if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
+        pytest.skip("nginx is not installed (make tools installs nginx-light)")
+    work = tmp_path_factory.mktemp("nginx")
+    root = export_boot_files(
+        served.site, f"https://127.0.0.1:{served.ports['https']}/", work / "root"
+    )
+    running = start_nginx(served.site, work, root)
+    yield running
+    running.stop()
+
+
+def test_ok_against_nginx_mtls(served: Server, nginx: Nginx) -> None:
+    code, out = simulate(
+        "--url", nginx.url, "--mac", DEMO_MAC, "--site", str(served.site), "--stage", "application"
+    )
+    assert code == 0, out
+    assert f"Download of '{DEMO_MAC}-phone-secrets.cfg' succeeded" in out
+    assert f"Upload of 'logs/{DEMO_MAC}-app.log' succeeded" in out
+
+
+def test_fail_against_nginx_without_cert(served: Server, nginx: Nginx) -> None:
+    code, out = simulate(
+        "--url",
+        nginx.url,
+        "--mac",
+        "0004f2000999",
+        "--ca",
+        str(served.site / "pki" / "ca.pem"),
+        "--stage",
+        "application",
+    )
+    assert code == 1
+    # nginx completes TLS and answers 400 "No required SSL certificate was sent".
+    assert "http-400" in out
