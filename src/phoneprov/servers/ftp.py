@@ -97,11 +97,14 @@ class FtpHandle:
 
 def _busy(channel: Any) -> bool:
     """True for a data connection, or a control connection with a transfer queued."""
+    if getattr(channel, "_closed", True):
+        return False
     if isinstance(channel, DTPHandler):
         return True
     if isinstance(channel, FTPHandler):
-        return bool(
-            channel.data_channel is not None or channel._in_dtp_queue or channel._out_dtp_queue
+        return any(
+            getattr(channel, name, None) is not None
+            for name in ("data_channel", "_in_dtp_queue", "_out_dtp_queue")
         )
     return False
 

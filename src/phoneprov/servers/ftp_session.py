@@ -64,6 +64,10 @@ class PhoneDTP(DTPHandler):  # type: ignore[misc]  # pyftpdlib has no type hints
     def __init__(self, sock: socket.socket, cmd_channel: Any) -> None:
         self.interrupted = False
         super().__init__(sock, cmd_channel)
+        if not self.connected:
+            # Reset before it was accepted: pyftpdlib would leave the transfer
+            # queued and the client waiting for a reply until the idle timeout.
+            cmd_channel.data_connection_lost()
 
     def recv(self, buffer_size: int) -> bytes:
         try:
@@ -83,11 +87,15 @@ class PhoneDTP(DTPHandler):  # type: ignore[misc]  # pyftpdlib has no type hints
         try:
             raise  # pyftpdlib calls handle_error inside its except block
         except UploadError as error:
-            self.cmd_channel.over_limit(getattr(self.file_obj, "name", ""), str(error))
-            self._resp = (f"552 {error}", logging.getLogger("pyftpdlib").info)
-            self.close()
+            self.refuse_over_limit(error)
         except BaseException:
             super().handle_error()
+
+    def refuse_over_limit(self, error: UploadError) -> None:
+        """The upload passed its size limit (the writer has discarded it): reply 552."""
+        self.cmd_channel.over_limit(getattr(self.file_obj, "name", ""), str(error))
+        self._resp = (f"552 {error}", logging.getLogger("pyftpdlib").info)
+        self.close()
 
     def close(self) -> None:
         if self._closed:
@@ -128,6 +136,7 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
     _current_type: str
     _last_response: str
     _in_dtp_queue: Any
+    _out_dtp_queue: Any
     abstracted_fs = PolicyFS
     dtp_handler = PhoneDTP
     banner = "phoneprov FTP ready."
@@ -260,6 +269,17 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
         self.respond("250 File removed.")
         return path
 
+    def data_connection_lost(self) -> None:
+        """The data connection died before the transfer started: reply 425, drop the file."""
+        queued = self._in_dtp_queue or self._out_dtp_queue
+        if queued is None:
+            return
+        file = queued[0] if queued is self._in_dtp_queue else queued[2]
+        self._in_dtp_queue = self._out_dtp_queue = None
+        if file is not None:
+            file.close()
+        self.respond("425 Data connection lost; transfer not done.")
+
     def over_limit(self, file: str, detail: str) -> None:
         """An upload refused for its size: one security line (the reply is 552)."""
         self.access.audit.refused(
@@ -344,7 +364,17 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
 
 
 class PhoneTlsDTP(TLS_DTPHandler, PhoneDTP):  # type: ignore[misc]
-    """Data channel under PROT P (RFC 4217); no sendfile through TLS."""
+    """Data channel of an FTPS session (TLS under PROT P, RFC 4217; no sendfile then)."""
+
+    def handle_error(self) -> None:
+        # pyftpdlib's TLS mixin comes first in the MRO and would treat the size
+        # limit as an internal error.
+        try:
+            raise  # pyftpdlib calls handle_error inside its except block
+        except UploadError as error:
+            self.refuse_over_limit(error)
+        except BaseException:
+            super().handle_error()
 
 
 class PhoneFTPSHandler(TLS_FTPHandler, PhoneFTPHandler):  # type: ignore[misc]
