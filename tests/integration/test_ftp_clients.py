@@ -248,7 +248,7 @@ def test_fail_stor_reset_midway_keeps_previous_file(ftp_server: Server) -> None:
         conn = _partial_upload(client, target)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.close()  # RST: the phone lost its connection, not the end of the file
-        with pytest.raises(ftplib.error_temp, match="^426"):
+        with pytest.raises(ftplib.error_temp, match=r"^426"):
             client.voidresp()
     assert target.read_bytes() == b"complete old log\n"
     assert not list(target.parent.glob(".*.part"))
@@ -278,7 +278,7 @@ def test_fail_stor_over_size_limit_is_552(ftp_server: Server) -> None:
         except OSError:
             pass  # the server closed the data connection at the limit
         conn.close()
-        with pytest.raises(ftplib.error_perm, match="^552 upload .* over the log limit of 64 KiB"):
+        with pytest.raises(ftplib.error_perm, match=r"^552 upload .* over the log limit of 64 KiB"):
             client.voidresp()
     assert target.read_bytes() == b"small\n"
     ftp_server.wait_for_log("security", "reason=over-size-limit")
@@ -287,7 +287,7 @@ def test_fail_stor_over_size_limit_is_552(ftp_server: Server) -> None:
 def test_fail_bad_password_is_530_without_the_password_in_logs(ftp_server: Server) -> None:
     client = ftplib.FTP()
     client.connect("127.0.0.1", ftp_server.ports["ftp"], timeout=10)
-    with pytest.raises(ftplib.error_perm, match="^530"):
+    with pytest.raises(ftplib.error_perm, match=r"^530"):
         client.login("PlcmSpIp", "wrong-secret-7")
     client.close()
     security = ftp_server.wait_for_log("security", "identity=user:PlcmSpIp reason=bad-password")
@@ -300,10 +300,10 @@ def test_ok_dele_own_upload_only(ftp_server: Server) -> None:
         client.storbinary(f"STOR {name}", io.BytesIO(b"<calls/>"))
     with (
         login(ftp_server, OTHER_MAC, OTHER_PASSWORD) as client,
-        pytest.raises(ftplib.error_perm, match="^550"),
+        pytest.raises(ftplib.error_perm, match=r"^550"),
     ):
         client.delete(name)
-    with login(ftp_server) as client, pytest.raises(ftplib.error_perm, match="^550"):
+    with login(ftp_server) as client, pytest.raises(ftplib.error_perm, match=r"^550"):
         client.delete(name)
     assert (ftp_server.site / "boot" / name).exists()
     with login(ftp_server, DEMO_MAC, DEVICE_PASSWORD) as client:
@@ -317,7 +317,7 @@ def test_ok_size_and_mdtm_match_what_retr_sends(ftp_server: Server) -> None:
         size = client.size("000000000000.cfg")
         body = fetch(client, "000000000000.cfg")
         mdtm = client.sendcmd("MDTM initial.cfg")
-        with pytest.raises(ftplib.error_perm, match="^550"):
+        with pytest.raises(ftplib.error_perm, match=r"^550"):
             client.size(SECRETS)
     assert size == len(body)
     assert mdtm.startswith("213 20")
@@ -326,7 +326,7 @@ def test_ok_size_and_mdtm_match_what_retr_sends(ftp_server: Server) -> None:
 def test_ok_refused_commands_never_touch_the_disk(ftp_server: Server) -> None:
     with login(ftp_server, "admin", SITE_PASSWORD) as client:
         for command in ("MKD newdir", "RMD logs", "RNFR site.cfg", "SITE CHMOD 777 site.cfg"):
-            with pytest.raises(ftplib.error_perm, match="^55[03]"):
+            with pytest.raises(ftplib.error_perm, match=r"^55[03]"):
                 client.sendcmd(command)
     assert (ftp_server.site / "boot" / "logs").is_dir()
     assert not (ftp_server.site / "boot" / "newdir").exists()
