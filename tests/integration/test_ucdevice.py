@@ -40,17 +40,34 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def post(url: str, body: bytes, *extra: str) -> tuple[int, str]:
     result = subprocess.run(
-        ["curl", "-sS", "--no-sessionid", "--max-time", "20", "-H", "Content-Type: text/xml",
-         "--data-binary", "@-", "-w", "\n%{http_code}", *extra, url],
-        input=body, capture_output=True, timeout=30)
+        [
+            "curl",
+            "-sS",
+            "--no-sessionid",
+            "--max-time",
+            "20",
+            "-H",
+            "Content-Type: text/xml",
+            "--data-binary",
+            "@-",
+            "-w",
+            "\n%{http_code}",
+            *extra,
+            url,
+        ],
+        input=body,
+        capture_output=True,
+        timeout=30,
+    )
     text = result.stdout.decode()
     body_text, _, code = text.rpartition("\n")
     return int(code), body_text
 
 
 def ask(server: Server, mac: str, version: str, *, key: PackageKey = KEY) -> ET.Element:
-    status, text = post(f"{server.http}/RequestHandler/ucdevice.upx",
-                        example_request(key, MacAddress(mac), version))
+    status, text = post(
+        f"{server.http}/RequestHandler/ucdevice.upx", example_request(key, MacAddress(mac), version)
+    )
     assert status == 200, text
     return ET.fromstring(text)
 
@@ -75,8 +92,9 @@ def test_ok_older_version_gets_internal_url_and_file(server: Server) -> None:
     module = answer.find("Modules/Module")
     assert module is not None and module.get("Version") == DEMO_VERSION
     base = module.findtext("BaseURL") or ""
-    assert base == (f"{server.http}/DeviceUpdateFiles_Int/UCPhone/Polycom/CX700/A/ENU/"
-                    f"{DEMO_VERSION}/CPE")
+    assert base == (
+        f"{server.http}/DeviceUpdateFiles_Int/UCPhone/Polycom/CX700/A/ENU/{DEMO_VERSION}/CPE"
+    )
     expected = hashlib.sha256((server.site / "demo" / "CPE.nbt").read_bytes()).hexdigest()
     for url in (f"{base}/CPE.nbt", base):
         fetched = subprocess.run(["curl", "-sS", "--fail", url], capture_output=True, timeout=30)
@@ -87,8 +105,9 @@ def test_ok_older_version_gets_internal_url_and_file(server: Server) -> None:
     server.wait_for_log("access", 'path="/RequestHandler/ucdevice.upx" status=200')
 
 
-@pytest.mark.parametrize("version", [DEMO_VERSION, "3.5.6907.35"],
-                         ids=["ok/equal-up-to-date", "ok/newer-not-downgraded"])
+@pytest.mark.parametrize(
+    "version", [DEMO_VERSION, "3.5.6907.35"], ids=["ok/equal-up-to-date", "ok/newer-not-downgraded"]
+)
 def test_ok_equal_or_newer_is_up_to_date(server: Server, version: str) -> None:
     answer = ask(server, "0004f2a00002", version)
     assert answer.findtext("Status") == "UpToDate"
@@ -99,16 +118,25 @@ def test_ok_equal_or_newer_is_up_to_date(server: Server, version: str) -> None:
 def test_ok_external_url_over_https(server: Server) -> None:
     site = server.site
     demo = site / "demo"
-    tls = ["--cacert", str(site / "pki" / "ca.pem"), "--cert", str(demo / f"{DEMO_MAC}.pem"),
-           "--key", str(demo / f"{DEMO_MAC}.key")]
-    status, text = post(f"{server.https}/RequestHandlerExt/ucdevice.upx",
-                        example_request(KEY, MacAddress("0004f2a00003"), "1.0.522.73"), *tls)
+    tls = [
+        "--cacert",
+        str(site / "pki" / "ca.pem"),
+        "--cert",
+        str(demo / f"{DEMO_MAC}.pem"),
+        "--key",
+        str(demo / f"{DEMO_MAC}.key"),
+    ]
+    status, text = post(
+        f"{server.https}/RequestHandlerExt/ucdevice.upx",
+        example_request(KEY, MacAddress("0004f2a00003"), "1.0.522.73"),
+        *tls,
+    )
     assert status == 200, text
     external = ET.fromstring(text).findtext("Modules/Module/ExternalBaseURL") or ""
     assert external.startswith(f"{server.https}/DeviceUpdateFiles_Ext/UCPhone/Polycom/CX700/")
     fetched = curl(*tls, *CODE, f"{external}/CPE.nbt")
     assert status_of(fetched) == 200
-    server.wait_for_log("access", 'proto=https ip=127.0.0.1 identity=anonymous:0004f2a00003')
+    server.wait_for_log("access", "proto=https ip=127.0.0.1 identity=anonymous:0004f2a00003")
 
 
 def test_ok_unknown_model_gets_empty_answer(server: Server) -> None:
@@ -127,8 +155,9 @@ def test_fail_malformed_xml_400_with_position_and_only_an_event(server: Server) 
     assert "line 3, column 17" in text
     store = store_of(server)
     try:
-        events = eventually(lambda: [e for e in store.events_for(limit=500)
-                                     if e.kind == "ucupdate-malformed"])
+        events = eventually(
+            lambda: [e for e in store.events_for(limit=500) if e.kind == "ucupdate-malformed"]
+        )
         assert events and "line 3, column 17" in events[0].detail
         assert UcUpdateLog(store).recent(MacAddress("0004f2a00005")) == []
         assert store.get_device(MacAddress("0004f2a00005")) is None
@@ -177,17 +206,41 @@ def test_staged_rollout_by_group_from_cli(server: Server, tmp_path: Path) -> Non
         store.close()
     image = tmp_path / "CPE.nbt"
     image.write_bytes(b"pilot image" * 100)
-    added = run_cli("firmware", "add-ucupdate", str(image), "--model", "CX700", "--version", "1.0.522.200",
-                    "--group", "pilot", "--site", str(server.site), "--format", "json",
-                    check=True)
+    added = run_cli(
+        "firmware",
+        "add-ucupdate",
+        str(image),
+        "--model",
+        "CX700",
+        "--version",
+        "1.0.522.200",
+        "--group",
+        "pilot",
+        "--site",
+        str(server.site),
+        "--format",
+        "json",
+        check=True,
+    )
     assert '"version": "1.0.522.200"' in added.stdout
     listing = run_cli("firmware", "list-ucupdate", "--site", str(server.site), check=True)
     assert "1.0.522.200" in listing.stdout and "pilot" in listing.stdout
     staged = ask(server, pilot.value, DEMO_VERSION)
     assert staged.findtext("Modules/Module/Version") == "1.0.522.200"
     assert ask(server, other.value, DEMO_VERSION).findtext("Status") == "UpToDate"
-    run_cli("firmware", "assign-ucupdate", "--model", "CX700", "--version", DEMO_VERSION, "--group",
-            "pilot", "--site", str(server.site), check=True)
+    run_cli(
+        "firmware",
+        "assign-ucupdate",
+        "--model",
+        "CX700",
+        "--version",
+        DEMO_VERSION,
+        "--group",
+        "pilot",
+        "--site",
+        str(server.site),
+        check=True,
+    )
     assert ask(server, pilot.value, DEMO_VERSION).findtext("Status") == "UpToDate"
 
 
@@ -210,8 +263,7 @@ def openssl_subjects(data: bytes, *args: str) -> str:
 
 
 def fetch(url: str, *extra: str) -> bytes:
-    result = subprocess.run(["curl", "-sS", "--fail", *extra, url], capture_output=True,
-                            timeout=30)
+    result = subprocess.run(["curl", "-sS", "--fail", *extra, url], capture_output=True, timeout=30)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -222,8 +274,7 @@ def test_ok_ca_chain_downloads_parse_with_openssl(server: Server) -> None:
     assert p7b.startswith(b"-----BEGIN PKCS7-----")
     assert subject in openssl_subjects(p7b, "pkcs7", "-print_certs", "-noout")
     der_p7b = fetch(f"{server.http}/certsrv/certnew.p7b?ReqID=CACert&Renewal=0&Enc=bin")
-    assert subject in openssl_subjects(der_p7b, "pkcs7", "-inform", "DER", "-print_certs",
-                                       "-noout")
+    assert subject in openssl_subjects(der_p7b, "pkcs7", "-inform", "DER", "-print_certs", "-noout")
     cer = fetch(f"{server.http}/certsrv/certnew.cer")
     assert subject in openssl_subjects(cer, "x509", "-inform", "DER", "-noout", "-subject")
     pem = fetch(f"{server.http}/certsrv/certnew.cer?Enc=b64")
@@ -237,21 +288,27 @@ def test_cx700_gets_the_legacy_chain(tmp_path: Path) -> None:
     try:
         url = f"{running.http}/certsrv/certnew.p7b"
         modern = "phoneprov Root CA (localhost)"
-        before = openssl_subjects(fetch(url, "-A", "Windows CE"), "pkcs7", "-print_certs",
-                                  "-noout")
+        before = openssl_subjects(fetch(url, "-A", "Windows CE"), "pkcs7", "-print_certs", "-noout")
         assert modern in before  # no legacy chain yet: everyone gets the site chain
-        CertificateAuthority.create(site / "pki" / LEGACY_DIR, common_name="Legacy Root",
-                                    profile="legacy")
+        CertificateAuthority.create(
+            site / "pki" / LEGACY_DIR, common_name="Legacy Root", profile="legacy"
+        )
         assert modern in openssl_subjects(fetch(url), "pkcs7", "-print_certs", "-noout")
-        by_agent = openssl_subjects(fetch(url, "-A", "Microsoft Office Communicator Phone "
-                                          "Edition"), "pkcs7", "-print_certs", "-text", "-noout")
+        by_agent = openssl_subjects(
+            fetch(url, "-A", "Microsoft Office Communicator Phone Edition"),
+            "pkcs7",
+            "-print_certs",
+            "-text",
+            "-noout",
+        )
         assert "Legacy Root" in by_agent and "sha1WithRSAEncryption" in by_agent
         ask(running, "0004f2a0000b", "1.0.522.73")
         by_request = openssl_subjects(fetch(url), "pkcs7", "-print_certs", "-noout")
         assert "Legacy Root" in by_request
         running.wait_for_log("access", "identity=anonymous:legacy-chain")
-        lint = run_cli("cert", "lint", str(site / "pki" / LEGACY_DIR / "ca.pem"), "--device",
-                       "cx700")
+        lint = run_cli(
+            "cert", "lint", str(site / "pki" / LEGACY_DIR / "ca.pem"), "--device", "cx700"
+        )
         assert lint.returncode == 0, lint.stdout + lint.stderr
     finally:
         running.stop()

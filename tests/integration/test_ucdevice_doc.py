@@ -17,8 +17,15 @@ BIN = Path(sys.executable).parent
 
 
 def run_block(block: str, cwd: Path, env: dict[str, str]) -> str:
-    result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block], cwd=cwd, env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", block],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, f"{block}\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -26,8 +33,7 @@ def run_block(block: str, cwd: Path, env: dict[str, str]) -> str:
 def test_ok_every_shell_block_runs(tmp_path: Path) -> None:
     blocks = BLOCK.findall(DOC.read_text(encoding="utf-8"))
     assert len(blocks) == 5
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-           "COLUMNS": "200"}
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "200"}
     env.pop("PHONEPROV_SITE", None)
     # What the administrator has at hand: an extracted CAB and a newer image.
     cab = tmp_path / "ucupdates" / "UCPhone" / "Polycom" / "CX700" / "A" / "ENU" / "1.0.522.101"
@@ -46,7 +52,9 @@ def test_ok_every_shell_block_runs(tmp_path: Path) -> None:
         out = run_block(blocks[4], tmp_path, {**env, "PROV": server.http})
     finally:
         server.stop()
-    assert ("<BaseURL>http://127.0.0.1:" in out
-            and "/DeviceUpdateFiles_Int/UCPhone/Polycom/CX700/A/ENU/1.0.522.102/CPE" in out)
+    assert (
+        "<BaseURL>http://127.0.0.1:" in out
+        and "/DeviceUpdateFiles_Int/UCPhone/Polycom/CX700/A/ENU/1.0.522.102/CPE" in out
+    )
     assert "Legacy Root" in out  # the CX700 that just asked gets the legacy chain
     assert "<Model>CX700</Model>" in out  # the raw body, as sent

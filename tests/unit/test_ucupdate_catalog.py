@@ -13,14 +13,8 @@ from phoneprov.errors import InputError
 from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.pki.authority import LEGACY_DIR, CertificateAuthority
 from phoneprov.protocols.ucupdate import PackageKey, example_request, parse_request
-from phoneprov.provisioning.ucupdate import (
-    Catalog,
-    add_demo_package,
-    add_package,
-    decide,
-    import_layout,
-    is_looping,
-)
+from phoneprov.provisioning.ucupdate import Catalog, add_demo_package, add_package, import_layout
+from phoneprov.provisioning.ucupdate_answer import decide, is_looping
 from phoneprov.provisioning.ucupdate_checks import (
     check_cx700_chain,
     check_firmware_loops,
@@ -58,8 +52,11 @@ def test_ok_add_stores_once_by_sha256(tmp_path: Path) -> None:
     assert catalog.assigned_version(KEY, "") == "1.0.522.102"  # the last add is approved
 
 
-@pytest.mark.parametrize("version", ["", "latest", "../1", "0"],
-                         ids=["fail/empty", "fail/word", "fail/traversal", "fail/zero"])
+@pytest.mark.parametrize(
+    "version",
+    ["", "latest", "../1", "0"],
+    ids=["fail/empty", "fail/word", "fail/traversal", "fail/zero"],
+)
 def test_fail_add_bad_version(tmp_path: Path, version: str) -> None:
     with pytest.raises(InputError, match="--version"):
         add_package(tmp_path, [image(tmp_path, "CPE.nbt", b"x")], KEY, version)
@@ -87,24 +84,38 @@ def test_staged_rollout_by_group(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("reported", "outcome", "has_url"),
-    [("1.0.522.73", "update", True), ("1.0.522.101", "up-to-date", False),
-     ("3.5.6907.35", "newer", False), ("", "update", True)],
-    ids=["ok/older-gets-url", "ok/equal-stays", "ok/newer-not-downgraded",
-         "ok/no-module-reported-gets-url"],
+    [
+        ("1.0.522.73", "update", True),
+        ("1.0.522.101", "up-to-date", False),
+        ("3.5.6907.35", "newer", False),
+        ("", "update", True),
+    ],
+    ids=[
+        "ok/older-gets-url",
+        "ok/equal-stays",
+        "ok/newer-not-downgraded",
+        "ok/no-module-reported-gets-url",
+    ],
 )
 def test_decide_versions(tmp_path: Path, reported: str, outcome: str, has_url: bool) -> None:
     add_package(tmp_path, [image(tmp_path, "CPE.nbt", b"x")], KEY, "1.0.522.101")
-    body = example_request(KEY, MAC, reported) if reported else (
-        b"<Request><DeviceType>UCPhone</DeviceType><Vendor>Polycom</Vendor><Model>CX700</Model>"
-        b"<Revision>A</Revision><Locale>ENU</Locale></Request>")
+    body = (
+        example_request(KEY, MAC, reported)
+        if reported
+        else (
+            b"<Request><DeviceType>UCPhone</DeviceType><Vendor>Polycom</Vendor><Model>CX700</Model>"
+            b"<Revision>A</Revision><Locale>ENU</Locale></Request>"
+        )
+    )
     answer = decide(Catalog.load(tmp_path), parse_request(body), "", **BASES)
     assert answer.outcome == outcome
     (offer,) = answer.offers
     assert offer.version == "1.0.522.101"
     assert bool(offer.base_url) is has_url
     if has_url:
-        assert offer.base_url == ("http://prov:8080/DeviceUpdateFiles_Int/UCPhone/Polycom/CX700/"
-                                  "A/ENU/1.0.522.101/CPE")
+        assert offer.base_url == (
+            "http://prov:8080/DeviceUpdateFiles_Int/UCPhone/Polycom/CX700/A/ENU/1.0.522.101/CPE"
+        )
         assert offer.external_base_url.startswith("https://prov:8443/DeviceUpdateFiles_Ext/")
 
 
@@ -155,8 +166,13 @@ def test_demo_package(tmp_path: Path) -> None:
         ([("CPE=1", "CPE=3")] + [("CPE=1", "CPE=2")] * 2, False),
         ([("CPE=1", "")] * 5, False),
     ],
-    ids=["loop/three-same-offers", "ok/only-two", "ok/installed", "ok/offer-changed",
-         "ok/nothing-offered"],
+    ids=[
+        "loop/three-same-offers",
+        "ok/only-two",
+        "ok/installed",
+        "ok/offer-changed",
+        "ok/nothing-offered",
+    ],
 )
 def test_is_looping(history: list[tuple[str, str]], looping: bool) -> None:
     assert is_looping(history) is looping
@@ -167,8 +183,19 @@ def test_store_log_flags_and_lookups(tmp_path: Path) -> None:
     log = UcUpdateLog(store)
     try:
         for i in range(60):
-            log.record(RequestRow(float(i), MAC.value, "192.0.2.9", "Int", KEY.label(),
-                                  "CPE=1", "CPE=2", "update", f"<r n='{i}'/>"))
+            log.record(
+                RequestRow(
+                    float(i),
+                    MAC.value,
+                    "192.0.2.9",
+                    "Int",
+                    KEY.label(),
+                    "CPE=1",
+                    "CPE=2",
+                    "update",
+                    f"<r n='{i}'/>",
+                )
+            )
         recent = log.recent(MAC, 5)
         assert [r.body for r in recent][:2] == ["<r n='59'/>", "<r n='58'/>"]
         assert len(log.recent(MAC, 100)) == 50  # pruned per device
@@ -186,10 +213,12 @@ def test_store_log_flags_and_lookups(tmp_path: Path) -> None:
 
 # The CX700 certificate trap: the pki lint is the judge.
 
+
 @pytest.fixture(scope="module")
 def modern_4096(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
-    return CertificateAuthority.create(tmp_path_factory.mktemp("pki"), common_name="Big Root",
-                                       key="rsa-4096", hash_name="sha256")
+    return CertificateAuthority.create(
+        tmp_path_factory.mktemp("pki"), common_name="Big Root", key="rsa-4096", hash_name="sha256"
+    )
 
 
 def test_fail_cx700_gets_4096_sha256_root(modern_4096: CertificateAuthority) -> None:
@@ -203,8 +232,9 @@ def test_fail_cx700_gets_4096_sha256_root(modern_4096: CertificateAuthority) -> 
     assert cx700_chain_findings(chain, legacy=False, cx700_count=0, now=NOW) == []
 
 
-def test_ok_cx700_gets_legacy_chain_when_present(tmp_path: Path,
-                                                 modern_4096: CertificateAuthority) -> None:
+def test_ok_cx700_gets_legacy_chain_when_present(
+    tmp_path: Path, modern_4096: CertificateAuthority
+) -> None:
     pki = tmp_path / "pki"
     pki.mkdir()
     (pki / "ca.pem").write_bytes(modern_4096.cert_pem)
@@ -233,20 +263,26 @@ def test_check_cx700_chain_reads_site(tmp_path: Path, modern_4096: CertificateAu
 
 
 MASTER = b'<APPLICATION APP_FILE_PATH="sip.ld" CONFIG_FILES="site.cfg"/>'
-LYNC_ON = b'<polycomConfig><device device.set="1" device.prov.lyncDeviceUpdateEnabled="1"/>' \
-          b"</polycomConfig>"
+LYNC_ON = (
+    b'<polycomConfig><device device.set="1" device.prov.lyncDeviceUpdateEnabled="1"/>'
+    b"</polycomConfig>"
+)
 
 
 def test_warn_app_file_path_with_lync_update() -> None:
     (finding,) = lync_firmware_conflict_findings(MASTER, {"site.cfg": LYNC_ON})
     assert finding.severity == "warn"
     assert 'APP_FILE_PATH="sip.ld"' in finding.message and "site.cfg" in finding.message
-    assert lync_firmware_conflict_findings(b'<APPLICATION APP_FILE_PATH=""/>',
-                                           {"site.cfg": LYNC_ON}) == []
+    assert (
+        lync_firmware_conflict_findings(b'<APPLICATION APP_FILE_PATH=""/>', {"site.cfg": LYNC_ON})
+        == []
+    )
     off = LYNC_ON.replace(b'Enabled="1"', b'Enabled="0"')
     assert lync_firmware_conflict_findings(MASTER, {"site.cfg": off}) == []
-    per_model = b'<APPLICATION APP_FILE_PATH=""><APPLICATION_VVX410 APP_FILE_PATH_VVX410="x.ld"/>' \
-                b"</APPLICATION>"
+    per_model = (
+        b'<APPLICATION APP_FILE_PATH=""><APPLICATION_VVX410 APP_FILE_PATH_VVX410="x.ld"/>'
+        b"</APPLICATION>"
+    )
     assert len(lync_firmware_conflict_findings(per_model, {"a.cfg": LYNC_ON, "b.cfg": b"<"})) == 1
 
 

@@ -36,8 +36,14 @@ MAC = MacAddress("0004f2aabbcc")
         ("4.0.7577.4100", "4.0.7577.4047", 1),
         ("1.0.522.101a", "1.0.522.101", 1),
     ],
-    ids=["older/numeric-parts", "equal", "newer", "equal/trailing-zeros", "newer/last-part",
-         "newer/text-suffix"],
+    ids=[
+        "older/numeric-parts",
+        "equal",
+        "newer",
+        "equal/trailing-zeros",
+        "newer/last-part",
+        "newer/text-suffix",
+    ],
 )
 def test_compare_versions(a: str, b: str, order: int) -> None:
     assert compare_versions(a, b) == order
@@ -116,7 +122,8 @@ def test_malformed_reports_position(body: bytes, line: int, column: int) -> None
 
 def test_files_path_and_module_name() -> None:
     assert files_path(Side.INTERNAL, KEY, "1.0.522.101", "CPE") == (
-        "/DeviceUpdateFiles_Int/UCPhone/Polycom/CX700/A/ENU/1.0.522.101/CPE")
+        "/DeviceUpdateFiles_Int/UCPhone/Polycom/CX700/A/ENU/1.0.522.101/CPE"
+    )
     assert files_path(Side.EXTERNAL, KEY, "1", "CPE").startswith("/DeviceUpdateFiles_Ext/")
     assert module_name("CPE.nbt") == "CPE"
     assert module_name("dir\\UCPhone.cab") == "UCPhone"
@@ -124,8 +131,9 @@ def test_files_path_and_module_name() -> None:
 
 def test_response_update_and_up_to_date_parse_back() -> None:
     request = DeviceRequest("UCPhone", MAC, "", "", "Polycom", "CX700", "A", "ENU")
-    update = ET.fromstring(build_response(request, [Offer("CPE", "CPE.nbt", "2", "http://h/x",
-                                                          "https://h/y")]))
+    update = ET.fromstring(
+        build_response(request, [Offer("CPE", "CPE.nbt", "2", "http://h/x", "https://h/y")])
+    )
     assert update.findtext("Status") == "UpdateAvailable"
     module = update.find("Modules/Module")
     assert module is not None and module.get("Version") == "2"
@@ -149,8 +157,14 @@ def test_response_update_and_up_to_date_parse_back() -> None:
         ("VVX410", "FileTransport PolycomVVX-VVX_410-UA/5.9.5.0614", False),
         ("", "", False),
     ],
-    ids=["ok/model", "ok/model-spelling", "ok/agent-product", "ok/agent-wince", "no/vvx",
-         "no/nothing"],
+    ids=[
+        "ok/model",
+        "ok/model-spelling",
+        "ok/agent-product",
+        "ok/agent-wince",
+        "no/vvx",
+        "no/nothing",
+    ],
 )
 def test_needs_legacy_chain(model: str, agent: str, legacy: bool) -> None:
     assert needs_legacy_chain(model, agent) is legacy

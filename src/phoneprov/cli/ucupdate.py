@@ -29,7 +29,8 @@ from phoneprov.store.ucupdate import UcUpdateLog
 
 FormatOption = typer.Option(OutputFormat.text, "--format", help="text or json.")
 GroupOption = typer.Option(
-    "", "--group",
+    "",
+    "--group",
     help="Stage it: only devices of this inventory group run it (default: everyone).",
 )
 NoAssignOption = typer.Option(False, "--no-assign", help="Store it without assigning it.")
@@ -44,16 +45,22 @@ def _print_packages(packages: list[Package], output: OutputFormat, verb: str) ->
         print_json({"packages": [p.to_json() for p in packages]})
         return
     for package in packages:
-        files = ", ".join(f"{f.name} ({f.size} bytes, sha256 {f.sha256[:16]}...)"
-                          for f in package.files)
-        console.print(f"{verb} {package.key.label()} {package.version} module {package.module}: "
-                      f"{escape(files)}", highlight=False, soft_wrap=True)
+        files = ", ".join(
+            f"{f.name} ({f.size} bytes, sha256 {f.sha256[:16]}...)" for f in package.files
+        )
+        console.print(
+            f"{verb} {package.key.label()} {package.version} module {package.module}: "
+            f"{escape(files)}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @handle_errors
 def add(
-    files: list[Path] = typer.Argument(..., metavar="FILE...",
-                                       help="The image (e.g. CPE.nbt) and any files beside it."),
+    files: list[Path] = typer.Argument(
+        ..., metavar="FILE...", help="The image (e.g. CPE.nbt) and any files beside it."
+    ),
     device_type: str = typer.Option("UCPhone", "--type", help="Device type (UCPhone, 3PIP)."),
     vendor: str = typer.Option("Polycom", "--vendor", help="Vendor as the device reports it."),
     model: str = typer.Option(..., "--model", help="Model as the device reports it (CX700)."),
@@ -69,15 +76,17 @@ def add(
     """Add a device update image (stored once by sha256) and assign it."""
     settings = load_settings(resolve_site(site))
     key = PackageKey(device_type, vendor, model, revision, locale)
-    package = add_package(settings.site_dir, files, key, version, module=module,
-                          group=_group(group, no_assign))
+    package = add_package(
+        settings.site_dir, files, key, version, module=module, group=_group(group, no_assign)
+    )
     _print_packages([package], output, "added")
 
 
 @handle_errors
 def import_cab(
-    directory: Path = typer.Argument(..., metavar="DIR",
-                                     help="Folder the update CAB was extracted to."),
+    directory: Path = typer.Argument(
+        ..., metavar="DIR", help="Folder the update CAB was extracted to."
+    ),
     group: str = GroupOption,
     no_assign: bool = NoAssignOption,
     site: Path | None = SiteOption,
@@ -99,19 +108,30 @@ def list_packages(
     settings = load_settings(resolve_site(site))
     catalog = Catalog.load(settings.site_dir)
     if output is OutputFormat.json:
-        print_json({"packages": [p.to_json() for p in catalog.packages],
-                    "assignments": [a.to_json() for a in catalog.assignments]})
+        print_json(
+            {
+                "packages": [p.to_json() for p in catalog.packages],
+                "assignments": [a.to_json() for a in catalog.assignments],
+            }
+        )
         return
     if not catalog.packages:
         console.print(f"no device update packages; add one with `{ADD_COMMAND}`")
         return
     table = Table("device", "version", "module", "files", "runs on")
     for package in sorted(catalog.packages, key=lambda p: (p.key, version_key(p.version))):
-        groups = [a.group or "everyone" for a in catalog.assignments
-                  if a.key.folded() == package.key.folded() and a.version == package.version]
-        table.add_row(package.key.label(), package.version, package.module,
-                      escape(", ".join(f"{f.name} ({f.size})" for f in package.files)),
-                      ", ".join(sorted(groups)) or "-")
+        groups = [
+            a.group or "everyone"
+            for a in catalog.assignments
+            if a.key.folded() == package.key.folded() and a.version == package.version
+        ]
+        table.add_row(
+            package.key.label(),
+            package.version,
+            package.module,
+            escape(", ".join(f"{f.name} ({f.size})" for f in package.files)),
+            ", ".join(sorted(groups)) or "-",
+        )
     console.print(table)
 
 
@@ -129,8 +149,9 @@ def assign(
     """Say which version a group (or everyone) runs: the staged rollout."""
     settings = load_settings(resolve_site(site))
     catalog = Catalog.load(settings.site_dir)
-    key = catalog.match_key(model=model, device_type=device_type, vendor=vendor,
-                            revision=revision, locale=locale)
+    key = catalog.match_key(
+        model=model, device_type=device_type, vendor=vendor, revision=revision, locale=locale
+    )
     catalog.with_assignment(key, version, group).save()
     console.print(f"{key.label()}: {group or 'everyone'} runs {version}", highlight=False)
 
@@ -151,21 +172,40 @@ def requests(
     finally:
         store.close()
     if output is OutputFormat.json:
-        print_json([{"time": r.time, "ip": r.ip, "side": r.side, "package": r.package,
-                     "reported": r.reported, "offered": r.offered, "outcome": r.outcome,
-                     "body": r.body} for r in rows])
+        print_json(
+            [
+                {
+                    "time": r.time,
+                    "ip": r.ip,
+                    "side": r.side,
+                    "package": r.package,
+                    "reported": r.reported,
+                    "offered": r.offered,
+                    "outcome": r.outcome,
+                    "body": r.body,
+                }
+                for r in rows
+            ]
+        )
         return
     for row in rows:
-        console.print(f"{row.time:.0f} {row.ip} {row.side} {row.package} reported "
-                      f"{row.reported or '-'}: {row.outcome} {row.offered}", highlight=False)
+        console.print(
+            f"{row.time:.0f} {row.ip} {row.side} {row.package} reported "
+            f"{row.reported or '-'}: {row.outcome} {row.offered}",
+            highlight=False,
+        )
         if raw:
             console.print(escape(row.body), highlight=False, soft_wrap=True)
 
 
 # Names on the ``phoneprov firmware`` group, next to the Polycom firmware commands.
-COMMANDS = (("add-ucupdate", add), ("import-ucupdate", import_cab),
-            ("list-ucupdate", list_packages), ("assign-ucupdate", assign),
-            ("ucupdate-requests", requests))
+COMMANDS = (
+    ("add-ucupdate", add),
+    ("import-ucupdate", import_cab),
+    ("list-ucupdate", list_packages),
+    ("assign-ucupdate", assign),
+    ("ucupdate-requests", requests),
+)
 
 
 def register(group: typer.Typer) -> None:

@@ -100,8 +100,9 @@ class PackageKey:
 
     def check(self) -> PackageKey:
         """Return self; InputError naming the field when a part cannot be a URL segment."""
-        for name, value in zip(("type", "vendor", "model", "revision", "locale"), self.parts(),
-                               strict=True):
+        for name, value in zip(
+            ("type", "vendor", "model", "revision", "locale"), self.parts(), strict=True
+        ):
             if not _FIELD.fullmatch(value) or value.strip() != value or ".." in value:
                 raise InputError(
                     f"--{name} {value!r} cannot be part of a device update URL",
@@ -240,15 +241,19 @@ def parse_request(body: bytes) -> DeviceRequest:
         index = body.upper().index(b"<!DOCTYPE")
         line = body.count(b"\n", 0, index) + 1
         column = index - (body.rfind(b"\n", 0, index) + 1) + 1
-        raise RequestError(f"a DOCTYPE is not accepted (line {line}, column {column})",
-                           line, column)
+        raise RequestError(
+            f"a DOCTYPE is not accepted (line {line}, column {column})", line, column
+        )
     try:
         root = ET.fromstring(body)
     except ET.ParseError as error:
         line, column = _position(error)
         reason = str(error).split(":", 1)[0]
-        raise RequestError(f"the body is not well-formed XML: {reason} at line {line}, "
-                           f"column {column}", line, column) from None
+        raise RequestError(
+            f"the body is not well-formed XML: {reason} at line {line}, column {column}",
+            line,
+            column,
+        ) from None
     found: dict[str, str] = {}
     modules: list[ModuleReport] = []
     for element in root.iter():
@@ -271,10 +276,16 @@ def parse_request(body: bytes) -> DeviceRequest:
     except InputError:
         mac = None
     return DeviceRequest(
-        device_type=found.get("device_type", ""), mac=mac, mac_text=mac_text,
-        serial=found.get("serial", ""), vendor=found.get("vendor", ""),
-        model=found.get("model", ""), revision=found.get("revision", ""),
-        locale=found.get("locale", ""), user=found.get("user", ""), modules=tuple(modules),
+        device_type=found.get("device_type", ""),
+        mac=mac,
+        mac_text=mac_text,
+        serial=found.get("serial", ""),
+        vendor=found.get("vendor", ""),
+        model=found.get("model", ""),
+        revision=found.get("revision", ""),
+        locale=found.get("locale", ""),
+        user=found.get("user", ""),
+        modules=tuple(modules),
     )
 
 
@@ -294,17 +305,23 @@ def build_response(request: DeviceRequest, offers: Iterable[Offer]) -> bytes:
     offers = list(offers)
     status = "UpdateAvailable" if any(o.base_url for o in offers) else "UpToDate"
     lines = ['<?xml version="1.0" encoding="utf-8"?>', "<Response>"]
-    for tag, value in (("DeviceType", request.device_type), ("Vendor", request.vendor),
-                       ("Model", request.model), ("Revision", request.revision),
-                       ("Locale", request.locale)):
+    for tag, value in (
+        ("DeviceType", request.device_type),
+        ("Vendor", request.vendor),
+        ("Model", request.model),
+        ("Revision", request.revision),
+        ("Locale", request.locale),
+    ):
         lines.append(f"  <{tag}>{escape(value)}</{tag}>")
     if request.mac is not None:
         lines.append(f"  <MACAddress>{request.mac.value}</MACAddress>")
     lines.append(f"  <Status>{status}</Status>")
     lines.append("  <Modules>")
     for offer in offers:
-        lines.append(f"    <Module Name={quoteattr(offer.module)} "
-                     f"Filename={quoteattr(offer.filename)} Version={quoteattr(offer.version)}>")
+        lines.append(
+            f"    <Module Name={quoteattr(offer.module)} "
+            f"Filename={quoteattr(offer.filename)} Version={quoteattr(offer.version)}>"
+        )
         lines.append(f"      <Version>{escape(offer.version)}</Version>")
         lines.append(f"      <BaseURL>{escape(offer.base_url)}</BaseURL>")
         lines.append(f"      <ExternalBaseURL>{escape(offer.external_base_url)}</ExternalBaseURL>")
@@ -314,8 +331,9 @@ def build_response(request: DeviceRequest, offers: Iterable[Offer]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def example_request(key: PackageKey, mac: MacAddress, version: str, *, filename: str = "CPE.nbt",
-                    serial: str = "") -> bytes:
+def example_request(
+    key: PackageKey, mac: MacAddress, version: str, *, filename: str = "CPE.nbt", serial: str = ""
+) -> bytes:
     """A request in the shape docs/decisions/0008 assumes (for the simulator, tests and docs)."""
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n<Request>\n'
@@ -333,8 +351,9 @@ def example_request(key: PackageKey, mac: MacAddress, version: str, *, filename:
 # Devices that cannot parse SHA-2 or RSA keys over 2048 bits (SPEC §7): the CX700 runs
 # Office Communicator Phone Edition on Windows CE; its HTTP agent names the OS or the product.
 LEGACY_CHAIN_MODELS = ("CX700",)
-_LEGACY_AGENT = re.compile(r"CX700|Communicator\s*Phone\s*Edition|OCPhone|Windows\s*CE",
-                           re.IGNORECASE)
+_LEGACY_AGENT = re.compile(
+    r"CX700|Communicator\s*Phone\s*Edition|OCPhone|Windows\s*CE", re.IGNORECASE
+)
 
 
 def needs_legacy_chain(model: str = "", user_agent: str = "") -> bool:

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,8 @@ from typing import Any
 from phoneprov.errors import InputError
 from phoneprov.pki.files import write_atomic
 from phoneprov.protocols.ucupdate import (
-    DeviceRequest,
-    Offer,
     PackageKey,
-    Side,
     compare_versions,
-    files_path,
     module_name,
     version_key,
 )
@@ -37,7 +33,6 @@ CATALOG_FILE = "catalog.json"
 OBJECTS = "objects"
 ADD_COMMAND = "phoneprov firmware add-ucupdate"  # cli/ucupdate.py, on the firmware group
 LOOP_FLAG = "firmware-loop"  # shared with the Polycom firmware loop flag (issue 5)
-LOOP_THRESHOLD = 3  # the same offer this many times in a row, never installed = a loop
 CHUNK = 1024 * 1024
 _SIGNATURE_SUFFIXES = (".sig", ".cat", ".p7s")
 _VERSION = re.compile(r"^[0-9][0-9A-Za-z._\-]{0,63}$")
@@ -71,9 +66,14 @@ class Package:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "type": self.key.device_type, "vendor": self.key.vendor, "model": self.key.model,
-            "revision": self.key.revision, "locale": self.key.locale, "version": self.version,
-            "module": self.module, "added": self.added,
+            "type": self.key.device_type,
+            "vendor": self.key.vendor,
+            "model": self.key.model,
+            "revision": self.key.revision,
+            "locale": self.key.locale,
+            "version": self.version,
+            "module": self.module,
+            "added": self.added,
             "files": [asdict(f) for f in self.files],
         }
 
@@ -85,14 +85,25 @@ class Assignment:
     version: str
 
     def to_json(self) -> dict[str, str]:
-        return {"type": self.key.device_type, "vendor": self.key.vendor, "model": self.key.model,
-                "revision": self.key.revision, "locale": self.key.locale, "group": self.group,
-                "version": self.version}
+        return {
+            "type": self.key.device_type,
+            "vendor": self.key.vendor,
+            "model": self.key.model,
+            "revision": self.key.revision,
+            "locale": self.key.locale,
+            "group": self.group,
+            "version": self.version,
+        }
 
 
 def _key_from(data: dict[str, Any]) -> PackageKey:
-    return PackageKey(str(data["type"]), str(data["vendor"]), str(data["model"]),
-                      str(data["revision"]), str(data["locale"]))
+    return PackageKey(
+        str(data["type"]),
+        str(data["vendor"]),
+        str(data["model"]),
+        str(data["revision"]),
+        str(data["locale"]),
+    )
 
 
 @dataclass(frozen=True)
@@ -118,24 +129,37 @@ class Catalog:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             packages = tuple(
-                Package(_key_from(p), str(p["version"]), str(p["module"]),
-                        tuple(PackageFile(str(f["name"]), str(f["sha256"]), int(f["size"]))
-                              for f in p["files"]), float(p.get("added", 0.0)))
+                Package(
+                    _key_from(p),
+                    str(p["version"]),
+                    str(p["module"]),
+                    tuple(
+                        PackageFile(str(f["name"]), str(f["sha256"]), int(f["size"]))
+                        for f in p["files"]
+                    ),
+                    float(p.get("added", 0.0)),
+                )
                 for p in data.get("packages", [])
             )
-            assignments = tuple(Assignment(_key_from(a), str(a["group"]), str(a["version"]))
-                                for a in data.get("assignments", []))
+            assignments = tuple(
+                Assignment(_key_from(a), str(a["group"]), str(a["version"]))
+                for a in data.get("assignments", [])
+            )
         except (ValueError, KeyError, TypeError) as error:
-            raise InputError(f"{path} is damaged: {error.__class__.__name__}: {error}",
-                             "Restore it from a backup, or remove it and add the packages "
-                             f"again with `{ADD_COMMAND}`.") from None
+            raise InputError(
+                f"{path} is damaged: {error.__class__.__name__}: {error}",
+                "Restore it from a backup, or remove it and add the packages "
+                f"again with `{ADD_COMMAND}`.",
+            ) from None
         return cls(root, packages, assignments)
 
     def save(self) -> None:
         packages = sorted(self.packages, key=lambda p: (p.key, version_key(p.version), p.module))
         assignments = sorted(self.assignments, key=lambda a: (a.key, a.group))
-        data = {"packages": [p.to_json() for p in packages],
-                "assignments": [a.to_json() for a in assignments]}
+        data = {
+            "packages": [p.to_json() for p in packages],
+            "assignments": [a.to_json() for a in assignments],
+        }
         write_atomic(self.root / CATALOG_FILE, (json.dumps(data, indent=2) + "\n").encode())
 
     def object_path(self, sha256: str) -> Path:
@@ -163,8 +187,14 @@ class Catalog:
         return ""
 
     def find(self, key: PackageKey, version: str, module: str) -> Package | None:
-        return next((p for p in self.packages_for(key)
-                     if p.version == version and p.module.casefold() == module.casefold()), None)
+        return next(
+            (
+                p
+                for p in self.packages_for(key)
+                if p.version == version and p.module.casefold() == module.casefold()
+            ),
+            None,
+        )
 
     def resolve(self, key: PackageKey, group: str) -> list[Package]:
         """The packages (one per module) the device of ``key`` in ``group`` should run."""
@@ -173,44 +203,68 @@ class Catalog:
             return []
         return [p for p in self.packages_for(key) if p.version == version]
 
-    def match_key(self, *, model: str, device_type: str = "", vendor: str = "", revision: str = "",
-                  locale: str = "") -> PackageKey:
+    def match_key(
+        self,
+        *,
+        model: str,
+        device_type: str = "",
+        vendor: str = "",
+        revision: str = "",
+        locale: str = "",
+    ) -> PackageKey:
         """The one catalog key matching the given parts (case-insensitive; '' = any).
 
         Raises InputError when none or several match, listing the candidates.
         """
         wanted = (device_type, vendor, model, revision, locale)
-        hits = [k for k in self.device_keys()
-                if all(not w or w.casefold() == part.casefold()
-                       for w, part in zip(wanted, k.parts(), strict=True))]
+        hits = [
+            k
+            for k in self.device_keys()
+            if all(
+                not w or w.casefold() == part.casefold()
+                for w, part in zip(wanted, k.parts(), strict=True)
+            )
+        ]
         if len(hits) == 1:
             return hits[0]
         known = ", ".join(k.label() for k in self.device_keys()) or "none"
         if not hits:
-            raise InputError(f"no device update package for model {model!r} in the catalog "
-                             f"(known: {known})",
-                             f"Add one first with `{ADD_COMMAND} FILE ...`.")
-        raise InputError(f"model {model!r} matches several packages: "
-                         f"{', '.join(k.label() for k in hits)}",
-                         "Narrow it with --type, --vendor, --revision or --locale.")
+            raise InputError(
+                f"no device update package for model {model!r} in the catalog (known: {known})",
+                f"Add one first with `{ADD_COMMAND} FILE ...`.",
+            )
+        raise InputError(
+            f"model {model!r} matches several packages: {', '.join(k.label() for k in hits)}",
+            "Narrow it with --type, --vendor, --revision or --locale.",
+        )
 
     # changes (each returns the new catalog; the caller saves)
     def with_package(self, package: Package) -> Catalog:
-        others = [p for p in self.packages
-                  if not (p.key.folded() == package.key.folded() and p.version == package.version
-                          and p.module.casefold() == package.module.casefold())]
+        others = [
+            p
+            for p in self.packages
+            if not (
+                p.key.folded() == package.key.folded()
+                and p.version == package.version
+                and p.module.casefold() == package.module.casefold()
+            )
+        ]
         return Catalog(self.root, (*others, package), self.assignments)
 
     def with_assignment(self, key: PackageKey, version: str, group: str) -> Catalog:
         """Assign ``version`` to ``group`` ('' = everyone); InputError if no such package."""
         if not any(p.version == version for p in self.packages_for(key)):
             have = sorted({p.version for p in self.packages_for(key)}, key=version_key)
-            raise InputError(f"{key.label()} has no version {version!r} "
-                             f"(have: {', '.join(have) or 'none'})",
-                             f"Add it first with `{ADD_COMMAND}`.")
+            raise InputError(
+                f"{key.label()} has no version {version!r} (have: {', '.join(have) or 'none'})",
+                f"Add it first with `{ADD_COMMAND}`.",
+            )
         folded = key.folded()
-        others = [a for a in self.assignments
-                  if not (a.key.folded() == folded and a.group.casefold() == group.casefold())]
+        others = [
+            a
+            for a in self.assignments
+            if not (a.key.folded() == folded and a.group.casefold() == group.casefold())
+        ]
         return Catalog(self.root, self.packages, (*others, Assignment(key, group, version)))
 
 
@@ -243,8 +297,16 @@ def store_object(catalog: Catalog, source: Path) -> PackageFile:
     return PackageFile(source.name, digest.hexdigest(), size)
 
 
-def add_package(site_dir: Path, files: Sequence[Path], key: PackageKey, version: str, *,
-                module: str = "", group: str | None = "", now: float | None = None) -> Package:
+def add_package(
+    site_dir: Path,
+    files: Sequence[Path],
+    key: PackageKey,
+    version: str,
+    *,
+    module: str = "",
+    group: str | None = "",
+    now: float | None = None,
+) -> Package:
     """Store ``files`` as one module of ``version`` and assign it.
 
     ``group=""`` makes it the version everyone runs; a group name stages it for
@@ -253,8 +315,10 @@ def add_package(site_dir: Path, files: Sequence[Path], key: PackageKey, version:
     """
     key.check()
     if not _VERSION.fullmatch(version) or ".." in version or compare_versions(version, "0") <= 0:
-        raise InputError(f"--version {version!r} is not a version",
-                         "Give the dotted version of the image, e.g. 1.0.522.101.")
+        raise InputError(
+            f"--version {version!r} is not a version",
+            "Give the dotted version of the image, e.g. 1.0.522.101.",
+        )
     if not files:
         raise InputError("no file given", "Pass the image, e.g. CPE.nbt.")
     module = module or module_name(files[0].name)
@@ -276,8 +340,10 @@ def import_layout(site_dir: Path, directory: Path, *, group: str | None = "") ->
     None = store only). Returns the packages; InputError when nothing fits the layout.
     """
     if not directory.is_dir():
-        raise InputError(f"{directory} is not a folder",
-                         "Extract the CAB first (e.g. `cabextract -d DIR UCUpdates.cab`).")
+        raise InputError(
+            f"{directory} is not a folder",
+            "Extract the CAB first (e.g. `cabextract -d DIR UCUpdates.cab`).",
+        )
     modules: dict[tuple[str, ...], list[Path]] = {}
     for path in sorted(directory.rglob("*")):
         if not path.is_file() or path.name.startswith("."):
@@ -290,7 +356,8 @@ def import_layout(site_dir: Path, directory: Path, *, group: str | None = "") ->
         raise InputError(
             f"nothing under {directory} has the layout "
             "<type>/<vendor>/<model>/<revision>/<locale>/<version>/<module>/<file>",
-            "Point at the folder the CAB was extracted to, e.g. the one holding UCPhone/.")
+            "Point at the folder the CAB was extracted to, e.g. the one holding UCPhone/.",
+        )
     packages = [
         add_package(site_dir, files, PackageKey(*parts[:5]), parts[5], module=parts[6], group=None)
         for parts, files in modules.items()
@@ -306,73 +373,6 @@ def import_layout(site_dir: Path, directory: Path, *, group: str | None = "") ->
             catalog = catalog.with_assignment(package.key, package.version, group)
         catalog.save()
     return packages
-
-
-# The answer and the loop guard.
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    offers: tuple[Offer, ...]
-    outcome: str  # update | up-to-date | newer | unknown
-
-    @property
-    def offered(self) -> str:
-        return ",".join(f"{o.module}={o.version}" for o in self.offers if o.base_url)
-
-
-def decide(catalog: Catalog, request: DeviceRequest, group: str, *, internal_base: str,
-           external_base: str) -> Answer:
-    """What to tell the device: per module, update (with URLs), stay, or nothing.
-
-    A device on an older version than its group's gets the URLs; equal or newer
-    (a phone updated elsewhere) is told to stay: phoneprov never pushes a downgrade
-    by itself. Unknown devices, and requests missing part of the key, get no modules.
-    """
-    if not request.complete:
-        return Answer((), "unknown")
-    packages = catalog.resolve(request.key, group)
-    if not packages:
-        return Answer((), "unknown")
-    offers: list[Offer] = []
-    outcomes: set[str] = set()
-    for package in sorted(packages, key=lambda p: p.module):
-        reported = request.reported(package.module)
-        order = compare_versions(reported, package.version) if reported else -1
-        if order < 0:
-            outcomes.add("update")
-            offers.append(Offer(
-                package.module, package.primary.name, package.version,
-                internal_base.rstrip("/") + files_path(Side.INTERNAL, package.key,
-                                                       package.version, package.module),
-                external_base.rstrip("/") + files_path(Side.EXTERNAL, package.key,
-                                                       package.version, package.module),
-            ))
-        else:
-            outcomes.add("newer" if order > 0 else "up-to-date")
-            offers.append(Offer(package.module, package.primary.name, package.version))
-    outcome = next(o for o in ("update", "newer", "up-to-date") if o in outcomes)
-    return Answer(tuple(offers), outcome)
-
-
-def reported_text(request: DeviceRequest) -> str:
-    return ",".join(f"{m.name}={m.version}" for m in request.modules)
-
-
-def is_looping(history: Iterable[tuple[str, str]], threshold: int = LOOP_THRESHOLD) -> bool:
-    """True when the latest ``threshold`` (reported, offered) pairs, newest first, all
-    offered the same non-empty update and the device never reported running it.
-
-    That is the Lync-era firmware loop: the phone downloads the image, fails or is
-    pushed back (by a provisioning server with a different ``APP_FILE_PATH``), and asks again.
-    """
-    latest = list(history)[:threshold]
-    if len(latest) < threshold:
-        return False
-    offers = {offered for _, offered in latest}
-    if len(offers) != 1 or not next(iter(offers)):
-        return False
-    wanted = set(next(iter(offers)).split(","))
-    return not any(wanted & set(reported.split(",")) for reported, _ in latest)
 
 
 DEMO_KEY = PackageKey("UCPhone", "Polycom", "CX700", "A", "ENU")

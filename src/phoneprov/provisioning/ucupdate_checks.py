@@ -47,11 +47,16 @@ class Finding:
     fix: str
 
     def to_json(self) -> dict[str, str]:
-        return {"check": self.check, "severity": self.severity, "message": self.message,
-                "fix": self.fix}
+        return {
+            "check": self.check,
+            "severity": self.severity,
+            "message": self.message,
+            "fix": self.fix,
+        }
 
 
 # Chain selection.
+
 
 def legacy_chain_path(pki_dir: Path) -> Path:
     return pki_dir / LEGACY_DIR / CA_CERT
@@ -79,8 +84,9 @@ CX700_FIX = (
 )
 
 
-def cx700_chain_findings(chain: Sequence[x509.Certificate], *, legacy: bool, cx700_count: int,
-                         now: datetime) -> list[Finding]:
+def cx700_chain_findings(
+    chain: Sequence[x509.Certificate], *, legacy: bool, cx700_count: int, now: datetime
+) -> list[Finding]:
     """Fail when the chain a CX700 would download is one it cannot parse.
 
     ``chain`` is root first (as served); ``legacy`` says it came from pki/legacy/;
@@ -92,16 +98,24 @@ def cx700_chain_findings(chain: Sequence[x509.Certificate], *, legacy: bool, cx7
     which = "the legacy chain (pki/legacy/ca.pem)" if legacy else "the site chain (pki/ca.pem)"
     problems = lint_chain(list(reversed(chain)), ["cx700"], now=now)
     findings = [
-        Finding("cx700-chain", "fail",
-                f"{cx700_count} CX700 device(s) would download {which} from "
-                f"/certsrv/certnew.p7b: {problem.problem}",
-                CX700_FIX if problem.device == "cx700" else problem.fix)
+        Finding(
+            "cx700-chain",
+            "fail",
+            f"{cx700_count} CX700 device(s) would download {which} from "
+            f"/certsrv/certnew.p7b: {problem.problem}",
+            CX700_FIX if problem.device == "cx700" else problem.fix,
+        )
         for problem in problems
     ]
     if not findings:
-        findings.append(Finding("cx700-chain", "info",
-                                f"{cx700_count} CX700 device(s) download {which}; "
-                                "a CX700 can parse it", ""))
+        findings.append(
+            Finding(
+                "cx700-chain",
+                "info",
+                f"{cx700_count} CX700 device(s) download {which}; a CX700 can parse it",
+                "",
+            )
+        )
     return findings
 
 
@@ -119,6 +133,7 @@ def check_cx700_chain(settings: Settings, log: UcUpdateLog, now: datetime) -> li
 
 
 # APP_FILE_PATH against the Lync device update.
+
 
 def _attributes(data: bytes) -> dict[str, str] | None:
     """Every attribute of every element (first value wins, as the phone reads them)."""
@@ -142,8 +157,11 @@ def lync_firmware_conflict_findings(master: bytes, configs: Mapping[str, bytes])
     ``configs`` maps file names to their bytes. Returns at most one finding per config.
     """
     master_attrs = _attributes(master) or {}
-    pushes = {name: value for name, value in master_attrs.items()
-              if name.upper().startswith("APP_FILE_PATH") and value.strip()}
+    pushes = {
+        name: value
+        for name, value in master_attrs.items()
+        if name.upper().startswith("APP_FILE_PATH") and value.strip()
+    }
     if not pushes:
         return []
     pushed = ", ".join(f'{name}="{value}"' for name, value in sorted(pushes.items()))
@@ -152,15 +170,18 @@ def lync_firmware_conflict_findings(master: bytes, configs: Mapping[str, bytes])
         attrs = _attributes(data)
         if attrs is None or attrs.get(LYNC_UPDATE_PARAM, "").strip() not in ("1", "true"):
             continue
-        findings.append(Finding(
-            "lync-app-file-path", "warn",
-            f"{MASTER_FILE} pushes firmware ({pushed}) while {name} sets "
-            f'{LYNC_UPDATE_PARAM}="1": the provisioning server and the device update '
-            "service both manage the firmware and fight over it (a firmware loop)",
-            "Pick one source of firmware for these phones: empty APP_FILE_PATH for them and "
-            f"serve images with `{ADD_COMMAND}`, or set "
-            f'{LYNC_UPDATE_PARAM}="0" in {name}.',
-        ))
+        findings.append(
+            Finding(
+                "lync-app-file-path",
+                "warn",
+                f"{MASTER_FILE} pushes firmware ({pushed}) while {name} sets "
+                f'{LYNC_UPDATE_PARAM}="1": the provisioning server and the device update '
+                "service both manage the firmware and fight over it (a firmware loop)",
+                "Pick one source of firmware for these phones: empty APP_FILE_PATH for them and "
+                f"serve images with `{ADD_COMMAND}`, or set "
+                f'{LYNC_UPDATE_PARAM}="0" in {name}.',
+            )
+        )
     return findings
 
 
@@ -180,11 +201,14 @@ def check_lync_firmware_conflict(boot_dir: Path) -> list[Finding]:
 def check_firmware_loops(log: UcUpdateLog) -> list[Finding]:
     """One warning per device flagged ``firmware-loop`` (by this service or the Polycom one)."""
     return [
-        Finding("firmware-loop", "warn",
-                f"device {mac} is in a firmware loop: it keeps fetching the same update and "
-                "never reports running it",
-                "Check that only one server manages its firmware (APP_FILE_PATH versus the "
-                "device update service) and that the image fits its model; see "
-                f"`phoneprov device show {mac}`.")
+        Finding(
+            "firmware-loop",
+            "warn",
+            f"device {mac} is in a firmware loop: it keeps fetching the same update and "
+            "never reports running it",
+            "Check that only one server manages its firmware (APP_FILE_PATH versus the "
+            "device update service) and that the image fits its model; see "
+            f"`phoneprov device show {mac}`.",
+        )
         for mac in log.flagged(LOOP_FLAG)
     ]

@@ -36,16 +36,8 @@ from phoneprov.protocols.ucupdate import (
     parse_request,
 )
 from phoneprov.provisioning.access import AccessService
-from phoneprov.provisioning.ucupdate import (
-    CATALOG_DIR,
-    CATALOG_FILE,
-    LOOP_FLAG,
-    Answer,
-    Catalog,
-    decide,
-    is_looping,
-    reported_text,
-)
+from phoneprov.provisioning.ucupdate import CATALOG_DIR, CATALOG_FILE, LOOP_FLAG, Catalog
+from phoneprov.provisioning.ucupdate_answer import Answer, decide, is_looping, reported_text
 from phoneprov.provisioning.ucupdate_checks import served_chain
 from phoneprov.store.sql import Event
 from phoneprov.store.ucupdate import RequestRow, UcUpdateLog
@@ -53,8 +45,10 @@ from phoneprov.store.ucupdate import RequestRow, UcUpdateLog
 T = TypeVar("T")
 RECENT = 3600.0  # a CX700 fetches the chain right after it asks for updates (seconds)
 _FAMILY = re.compile(r"^[A-Za-z]+")
-FILES_ROUTE = ("/DeviceUpdateFiles_{side:Int|Ext}/{type}/{vendor}/{model}/{revision}/{locale}"
-               "/{version}/{module}")
+FILES_ROUTE = (
+    "/DeviceUpdateFiles_{side:Int|Ext}/{type}/{vendor}/{model}/{revision}/{locale}"
+    "/{version}/{module}"
+)
 _services: weakref.WeakKeyDictionary[AccessService, UcDevice] = weakref.WeakKeyDictionary()
 
 
@@ -104,15 +98,30 @@ class UcDevice:
                 external = f"https://{sent}"
         return internal, external
 
-    def _access_line(self, request: web.Request, protocol: Protocol, identity: str,
-                     status: int, size: int, started: float) -> None:
-        self.access.audit.access(protocol=protocol.value, ip=_peer(request), identity=identity,
-                                 method=request.method, path=request.path, status=status,
-                                 size=size, duration=time.perf_counter() - started)
+    def _access_line(
+        self,
+        request: web.Request,
+        protocol: Protocol,
+        identity: str,
+        status: int,
+        size: int,
+        started: float,
+    ) -> None:
+        self.access.audit.access(
+            protocol=protocol.value,
+            ip=_peer(request),
+            identity=identity,
+            method=request.method,
+            path=request.path,
+            status=status,
+            size=size,
+            duration=time.perf_counter() - started,
+        )
 
     # POST /RequestHandler[Ext]/ucdevice.upx
-    async def update_request(self, request: web.Request, side: Side,
-                             protocol: Protocol) -> web.Response:
+    async def update_request(
+        self, request: web.Request, side: Side, protocol: Protocol
+    ) -> web.Response:
         started = time.perf_counter()
         ip = _peer(request)
         if (request.content_length or 0) > MAX_REQUEST:
@@ -127,8 +136,9 @@ class UcDevice:
             parsed = parse_request(body)
         except RequestError as error:
             mac = self._recent.get(ip, (0.0, "", ""))[2]
-            self.access.recorder.event(Event(time.time(), mac, "ucupdate-malformed",
-                                             f"{ip} {side.value}: {error}"))
+            self.access.recorder.event(
+                Event(time.time(), mac, "ucupdate-malformed", f"{ip} {side.value}: {error}")
+            )
             text = f"malformed device update request: {error}\n"
             self._access_line(request, protocol, "anonymous", 400, len(text), started)
             return web.Response(status=400, text=text)
@@ -138,8 +148,14 @@ class UcDevice:
         self._access_line(request, protocol, principal.label(), 200, len(payload), started)
         return web.Response(body=payload, content_type="text/xml", charset="utf-8")
 
-    async def _answer(self, request: web.Request, parsed: DeviceRequest, side: Side,
-                      principal: Principal, body: bytes) -> Answer:
+    async def _answer(
+        self,
+        request: web.Request,
+        parsed: DeviceRequest,
+        side: Side,
+        principal: Principal,
+        body: bytes,
+    ) -> Answer:
         ip, now = _peer(request), time.time()
         mac = parsed.mac
         self._recent[ip] = (now, parsed.model, mac.value if mac else "")
@@ -148,30 +164,58 @@ class UcDevice:
         status = self.access.device_status(mac) if mac is not None else DeviceStatus.DISCOVERED
         if status in (DeviceStatus.DENIED, DeviceStatus.BLOCKED, DeviceStatus.PENDING):
             if status is not DeviceStatus.PENDING:
-                self.access.audit.refused(protocol=principal.protocol.value, ip=ip,
-                                          identity=principal.label(), reason=f"device-{status}",
-                                          path=request.path)
+                self.access.audit.refused(
+                    protocol=principal.protocol.value,
+                    ip=ip,
+                    identity=principal.label(),
+                    reason=f"device-{status}",
+                    path=request.path,
+                )
             answer = Answer((), "refused")
         else:
             group = await self._off_loop(lambda: self.log.group_of(mac)) if mac else ""
             internal, external = self._bases(request, side)
-            answer = decide(self.catalog(), parsed, group, internal_base=internal,
-                            external_base=external)
-        row = RequestRow(now, mac.value if mac else "", ip, side.value, parsed.key.label(),
-                         reported_text(parsed), answer.offered, answer.outcome,
-                         body.decode("utf-8", "replace"))
+            answer = decide(
+                self.catalog(), parsed, group, internal_base=internal, external_base=external
+            )
+        row = RequestRow(
+            now,
+            mac.value if mac else "",
+            ip,
+            side.value,
+            parsed.key.label(),
+            reported_text(parsed),
+            answer.offered,
+            answer.outcome,
+            body.decode("utf-8", "replace"),
+        )
         await self._off_loop(lambda: self._record(row, parsed, answer))
         if mac is not None and status is not DeviceStatus.DENIED:
             version = parsed.modules[0].version if parsed.modules else ""
             family = _FAMILY.match(parsed.model)
-            agent = UserAgent(family.group(0) if family else parsed.device_type,
-                              parsed.model, version, Stage.APPLICATION, mac)
-            self.access.note(principal, ip=ip, agent=agent,
-                             user_agent=request.headers.get("User-Agent", ""), path=request.path)
-            self.access.recorder.event(Event(
-                now, mac.value, "ucupdate",
-                f"{side.value} {parsed.key.label()} reported {row.reported or '-'}: "
-                f"{answer.outcome}{' ' + answer.offered if answer.offered else ''}"))
+            agent = UserAgent(
+                family.group(0) if family else parsed.device_type,
+                parsed.model,
+                version,
+                Stage.APPLICATION,
+                mac,
+            )
+            self.access.note(
+                principal,
+                ip=ip,
+                agent=agent,
+                user_agent=request.headers.get("User-Agent", ""),
+                path=request.path,
+            )
+            self.access.recorder.event(
+                Event(
+                    now,
+                    mac.value,
+                    "ucupdate",
+                    f"{side.value} {parsed.key.label()} reported {row.reported or '-'}: "
+                    f"{answer.outcome}{' ' + answer.offered if answer.offered else ''}",
+                )
+            )
         return answer
 
     def _record(self, row: RequestRow, parsed: DeviceRequest, answer: Answer) -> None:
@@ -182,9 +226,15 @@ class UcDevice:
         history = [(r.reported, r.offered) for r in self.log.recent(parsed.mac, limit=10)]
         if is_looping(history):
             if self.log.set_flag(parsed.mac, LOOP_FLAG, True):
-                self.access.recorder.event(Event(time.time(), parsed.mac.value, "firmware-loop",
-                                                 f"asked {len(history)} times for {row.offered} "
-                                                 f"and still reports {row.reported or '-'}"))
+                self.access.recorder.event(
+                    Event(
+                        time.time(),
+                        parsed.mac.value,
+                        "firmware-loop",
+                        f"asked {len(history)} times for {row.offered} "
+                        f"and still reports {row.reported or '-'}",
+                    )
+                )
         elif answer.outcome == "up-to-date":
             self.log.set_flag(parsed.mac, LOOP_FLAG, False)
 
@@ -192,8 +242,9 @@ class UcDevice:
     async def update_file(self, request: web.Request, protocol: Protocol) -> web.StreamResponse:
         started = time.perf_counter()
         info = request.match_info
-        key = PackageKey(info["type"], info["vendor"], info["model"], info["revision"],
-                         info["locale"])
+        key = PackageKey(
+            info["type"], info["vendor"], info["model"], info["revision"], info["locale"]
+        )
         package = self.catalog().find(key, info["version"], info["module"])
         name = info.get("file", "")
         item = None
@@ -209,15 +260,22 @@ class UcDevice:
             self._access_line(request, protocol, "anonymous", 404, 0, started)
             return web.Response(status=404, text="package file missing on the server\n")
         if mac and request.method == "GET":
-            self.access.recorder.event(Event(time.time(), mac, "ucupdate-download",
-                                             f"{key.label()} {package.version} {item.name}"))
+            self.access.recorder.event(
+                Event(
+                    time.time(),
+                    mac,
+                    "ucupdate-download",
+                    f"{key.label()} {package.version} {item.name}",
+                )
+            )
         identity = f"anonymous:{mac}" if mac else "anonymous"
         self._access_line(request, protocol, identity, 200, item.size, started)
         return web.FileResponse(path, headers={"Content-Type": "application/octet-stream"})
 
     # GET /certsrv/certnew.p7b and /certsrv/certnew.cer
-    async def ca_download(self, request: web.Request, protocol: Protocol,
-                          kind: str) -> web.Response:
+    async def ca_download(
+        self, request: web.Request, protocol: Protocol, kind: str
+    ) -> web.Response:
         started = time.perf_counter()
         ip = _peer(request)
         legacy_device = needs_legacy_chain(user_agent=request.headers.get("User-Agent", ""))
@@ -248,8 +306,9 @@ def shared_service(access: AccessService, ports: dict[str, int]) -> UcDevice:
     return service
 
 
-def ucdevice_routes(access: AccessService, ports: dict[str, int], *,
-                    secure: bool) -> list[web.RouteDef]:
+def ucdevice_routes(
+    access: AccessService, ports: dict[str, int], *, secure: bool
+) -> list[web.RouteDef]:
     """Routes for ``build_app(handler, extra_routes)``; they come before the phone catch-all."""
     service = shared_service(access, ports)
     protocol = Protocol.HTTPS if secure else Protocol.HTTP
@@ -257,6 +316,7 @@ def ucdevice_routes(access: AccessService, ports: dict[str, int], *,
     def post(side: Side) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
             return await service.update_request(request, side, protocol)
+
         return handle
 
     async def files(request: web.Request) -> web.StreamResponse:

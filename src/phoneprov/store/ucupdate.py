@@ -43,25 +43,46 @@ class UcUpdateLog:
         """Insert ``row`` and keep only the latest KEEP_PER_DEVICE rows for its MAC."""
         table = schema.ucupdate_requests
         with self.store.engine.begin() as conn:
-            conn.execute(table.insert().values(
-                time=row.time, mac=row.mac, ip=row.ip, side=row.side, package=row.package,
-                reported=row.reported, offered=row.offered, outcome=row.outcome, body=row.body,
-            ))
+            conn.execute(
+                table.insert().values(
+                    time=row.time,
+                    mac=row.mac,
+                    ip=row.ip,
+                    side=row.side,
+                    package=row.package,
+                    reported=row.reported,
+                    offered=row.offered,
+                    outcome=row.outcome,
+                    body=row.body,
+                )
+            )
             if row.mac:
-                keep = (sa.select(table.c.id).where(table.c.mac == row.mac)
-                        .order_by(table.c.id.desc()).limit(KEEP_PER_DEVICE))
-                conn.execute(table.delete().where(table.c.mac == row.mac,
-                                                  table.c.id.not_in(keep.scalar_subquery())))
+                keep = (
+                    sa.select(table.c.id)
+                    .where(table.c.mac == row.mac)
+                    .order_by(table.c.id.desc())
+                    .limit(KEEP_PER_DEVICE)
+                )
+                conn.execute(
+                    table.delete().where(
+                        table.c.mac == row.mac, table.c.id.not_in(keep.scalar_subquery())
+                    )
+                )
 
     def recent(self, mac: MacAddress, limit: int = 10) -> list[RequestRow]:
         """The latest ``limit`` requests of ``mac``, newest first."""
         table = schema.ucupdate_requests
-        query = (sa.select(table).where(table.c.mac == mac.value)
-                 .order_by(table.c.id.desc()).limit(limit))
+        query = (
+            sa.select(table)
+            .where(table.c.mac == mac.value)
+            .order_by(table.c.id.desc())
+            .limit(limit)
+        )
         with self.store.engine.connect() as conn:
             return [
-                RequestRow(r.time, r.mac, r.ip, r.side, r.package, r.reported, r.offered,
-                           r.outcome, r.body)
+                RequestRow(
+                    r.time, r.mac, r.ip, r.side, r.package, r.reported, r.offered, r.outcome, r.body
+                )
                 for r in conn.execute(query)
             ]
 
@@ -73,14 +94,17 @@ class UcUpdateLog:
             package = conn.execute(
                 sa.select(requests.c.package)
                 .where(requests.c.ip == ip, requests.c.time >= since)
-                .order_by(requests.c.id.desc()).limit(1)
+                .order_by(requests.c.id.desc())
+                .limit(1)
             ).scalar()
             if package:
                 parts = str(package).split("/")
                 return parts[2] if len(parts) > 2 else ""
             model = conn.execute(
-                sa.select(devices.c.model).where(devices.c.ip == ip)
-                .order_by(devices.c.last_seen.desc()).limit(1)
+                sa.select(devices.c.model)
+                .where(devices.c.ip == ip)
+                .order_by(devices.c.last_seen.desc())
+                .limit(1)
             ).scalar()
         return str(model or "")
 
@@ -93,29 +117,34 @@ class UcUpdateLog:
             ).scalar()
         return str(group or "")
 
-    def set_flag(self, mac: MacAddress, flag: str, on: bool,
-                 status_if_new: DeviceStatus = DeviceStatus.DISCOVERED) -> bool:
+    def set_flag(
+        self,
+        mac: MacAddress,
+        flag: str,
+        on: bool,
+        status_if_new: DeviceStatus = DeviceStatus.DISCOVERED,
+    ) -> bool:
         """Add or remove ``flag`` in ``devices.flags`` (comma-separated); create the row if needed.
 
         Returns True when the flags changed.
         """
         table = schema.devices
         with self.store.engine.begin() as conn:
-            current = conn.execute(
-                sa.select(table.c.flags).where(table.c.mac == mac.value)
-            ).first()
+            current = conn.execute(sa.select(table.c.flags).where(table.c.mac == mac.value)).first()
             if current is None:
                 if not on:
                     return False
-                conn.execute(table.insert().values(mac=mac.value, status=status_if_new.value,
-                                                   flags=flag))
+                conn.execute(
+                    table.insert().values(mac=mac.value, status=status_if_new.value, flags=flag)
+                )
                 return True
             flags = [f for f in str(current[0]).split(",") if f]
             if (flag in flags) == on:
                 return False
             flags = [*flags, flag] if on else [f for f in flags if f != flag]
-            conn.execute(table.update().where(table.c.mac == mac.value)
-                         .values(flags=",".join(flags)))
+            conn.execute(
+                table.update().where(table.c.mac == mac.value).values(flags=",".join(flags))
+            )
             return True
 
     def models(self) -> dict[str, int]:
