@@ -19,6 +19,12 @@ def factory() -> FactoryPki:
 
 
 @pytest.fixture(scope="session")
+def lab_factory() -> FactoryPki:
+    """A factory-shaped chain under other names, for servers that trust the real Polycom chain."""
+    return factory_pki("Lab")
+
+
+@pytest.fixture(scope="session")
 def site_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One demo site made by `init` per session; tests get copies (key generation is slow)."""
     return make_site(tmp_path_factory.mktemp("template") / "site")

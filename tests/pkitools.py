@@ -147,8 +147,10 @@ class FactoryPki:
         return make_device(self.issuing, mac, **kwargs)  # type: ignore[arg-type]
 
 
-def factory_pki() -> FactoryPki:
-    root = make_ca("Polycom Root CA", kind="rsa", days=9000)
-    policy = make_ca("Polycom Equipment Policy CA", root, kind="rsa", days=8000)
-    issuing = make_ca("Polycom Equipment Issuing CA 1", policy, kind="rsa", days=7000)
+def factory_pki(vendor: str = "Polycom") -> FactoryPki:
+    """The chain's names start with ``vendor``. Servers that also trust the real
+    Polycom chain need another vendor name: OpenSSL picks issuers by name."""
+    root = make_ca(f"{vendor} Root CA", kind="rsa", days=9000)
+    policy = make_ca(f"{vendor} Equipment Policy CA", root, kind="rsa", days=8000)
+    issuing = make_ca(f"{vendor} Equipment Issuing CA 1", policy, kind="rsa", days=7000)
     return FactoryPki(root, policy, issuing)

@@ -126,6 +126,8 @@ def _read(principal: Principal, resource: Resource, rules: PolicyRules) -> Decis
     public = principal.kind is PrincipalKind.BOOTSTRAP or principal.protocol is Protocol.TFTP
     if resource.kind is ResourceKind.UPLOAD:
         assert resource.upload_kind is not None
+        if principal.protocol is Protocol.TFTP:
+            return _deny(Reason.SECRET_OVER_TFTP)  # no authentication at all
         if public:
             if resource.upload_kind in rules.bootstrap_reads:
                 return ALLOW

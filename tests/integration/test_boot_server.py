@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import signal
 import socket
 import ssl
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -189,15 +191,18 @@ def test_fail_untrusted_ca_refused(server: Server, tmp_path: Path) -> None:
     cert, key = make_device(stray, DEMO_MAC).write(tmp_path, "stray")
     result = curl(*mtls(server, cert, key, f"{server.https}/000000000000.cfg"))
     assert result.returncode != 0
-    server.wait_for_log("security", "unable to get local issuer certificate")
+    server.wait_for_log("security", "certificate-verify-failed: self-signed certificate in")
 
 
-def test_ok_factory_chain_after_trust_add(site: Path, factory: FactoryPki, tmp_path: Path) -> None:
+def test_ok_factory_chain_after_trust_add(
+    site: Path, lab_factory: FactoryPki, tmp_path: Path
+) -> None:
+    factory = lab_factory
     root_pem = tmp_path / "lab-polycom-root.pem"
     root_pem.write_bytes(factory.root.pem())
     run_cli("trust", "add", str(root_pem), "--site", str(site), check=True)
     listing = run_cli("trust", "list", "--site", str(site), check=True).stdout
-    assert "Polycom Root CA" in listing
+    assert "Lab Root CA" in listing and "Polycom Root CA" in listing
     cert, key = factory.device("0004f2abcdef").write(tmp_path, "factory")
     server = start_server(site)
     try:
@@ -214,8 +219,9 @@ def test_ok_factory_chain_after_trust_add(site: Path, factory: FactoryPki, tmp_p
     ids=["ok/expired-tolerated", "fail/expired-refused"],
 )
 def test_expired_device_certificate(
-    site: Path, factory: FactoryPki, tmp_path: Path, tolerate: bool, expected: int | None
+    site: Path, lab_factory: FactoryPki, tmp_path: Path, tolerate: bool, expected: int | None
 ) -> None:
+    factory = lab_factory
     root_pem = tmp_path / "root.pem"
     root_pem.write_bytes(factory.root.pem())
     run_cli("trust", "add", str(root_pem), "--site", str(site), check=True)
@@ -466,3 +472,24 @@ def test_ok_two_workers_share_ports(site: Path) -> None:
         assert codes == {200}
     finally:
         assert server.stop() == 0
+
+
+def test_ok_sigterm_lets_upload_in_flight_finish(site: Path) -> None:
+    server = start_server(site)
+    sock = _tls_socket(server)
+    body = b"<directory>" + b"y" * 4000 + b"</directory>"
+    sock.sendall(
+        f"PUT /contacts/{DEMO_MAC}-directory.xml HTTP/1.1\r\nHost: localhost\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body[:1000]
+    )
+    time.sleep(0.3)
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    sock.sendall(body[1000:])
+    reply = sock.recv(4096)
+    sock.close()
+    assert reply.startswith(b"HTTP/1.1 201"), reply
+    assert server.stop() == 0
+    stored = site / "boot" / "contacts" / f"{DEMO_MAC}-directory.xml"
+    assert stored.read_bytes() == body

@@ -129,6 +129,7 @@ READS = [
     ("fail/bootstrap-device-file", BOOTSTRAP, "0004f2000001.cfg", Reason.SECRET_OVER_BOOTSTRAP),
     ("fail/tftp-device-file", TFTP, "0004f2000001-phone-secrets.cfg", Reason.SECRET_OVER_TFTP),
     ("ok/bootstrap-contacts", BOOTSTRAP, "contacts/0004f2000001-directory.xml", Reason.OK),
+    ("fail/tftp-contacts", TFTP, "contacts/0004f2000001-directory.xml", Reason.SECRET_OVER_TFTP),
     (
         "fail/bootstrap-override",
         BOOTSTRAP,

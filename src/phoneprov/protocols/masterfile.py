@@ -43,4 +43,6 @@ def restrict_config_files(master: bytes, keep: Callable[[str], bool]) -> bytes:
                     changed = True
     if not changed:
         return master
-    return b'<?xml version="1.0" standalone="yes"?>\n' + ET.tostring(root, encoding="unicode").encode()
+    return (
+        b'<?xml version="1.0" standalone="yes"?>\n' + ET.tostring(root, encoding="unicode").encode()
+    )

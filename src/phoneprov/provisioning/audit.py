@@ -36,20 +36,50 @@ class Audit:
         self.access_log = logging.getLogger(ACCESS_LOGGER)
         self.security_log = logging.getLogger(SECURITY_LOGGER)
 
-    def access(self, *, protocol: str, ip: str, identity: str, method: str, path: str,
-               status: int | str, size: int, duration: float) -> None:
+    def access(
+        self,
+        *,
+        protocol: str,
+        ip: str,
+        identity: str,
+        method: str,
+        path: str,
+        status: int | str,
+        size: int,
+        duration: float,
+    ) -> None:
         self.access_log.info(
             "%s phoneprov-access proto=%s ip=%s identity=%s method=%s path=%s status=%s "
             "bytes=%d ms=%.1f",
-            _stamp(), protocol, ip, identity, method, _quote(path), status, size,
+            _stamp(),
+            protocol,
+            ip,
+            identity,
+            method,
+            _quote(path),
+            status,
+            size,
             duration * 1000.0,
         )
 
-    def refused(self, *, protocol: str, ip: str, identity: str, reason: str, path: str = "",
-                detail: str = "") -> None:
+    def refused(
+        self,
+        *,
+        protocol: str,
+        ip: str,
+        identity: str,
+        reason: str,
+        path: str = "",
+        detail: str = "",
+    ) -> None:
         self.security_log.warning(
             "%s phoneprov-security refused ip=%s proto=%s identity=%s reason=%s path=%s%s",
-            _stamp(), ip, protocol, identity, reason, _quote(path),
+            _stamp(),
+            ip,
+            protocol,
+            identity,
+            reason,
+            _quote(path),
             f" detail={_quote(detail)}" if detail else "",
         )
 

@@ -38,8 +38,12 @@ def _common_name(name: x509.Name) -> str:
 class CertIdentifier:
     """Classifies client certificates for one site (our CA, the Polycom issuers, our CRL)."""
 
-    def __init__(self, our_ca: x509.Certificate | None, factory_issuers: list[x509.Certificate],
-                 crl_path: Path) -> None:
+    def __init__(
+        self,
+        our_ca: x509.Certificate | None,
+        factory_issuers: list[x509.Certificate],
+        crl_path: Path,
+    ) -> None:
         self.our_subject = our_ca.subject if our_ca is not None else None
         self.factory_subjects = {cert.subject for cert in factory_issuers}
         self.crl_path = crl_path

@@ -82,16 +82,32 @@ def write_secret(path: Path, data: bytes) -> None:
     write_private(path, data)
 
 
-def init_site(site_dir: Path, fqdns: list[str], *, http_user: str = "PlcmSpIp",
-              http_password: str = "PlcmSpIp", demo: bool = False, force: bool = False,
-              ports: dict[str, int] | None = None) -> InitReport:
+def init_site(
+    site_dir: Path,
+    fqdns: list[str],
+    *,
+    http_user: str = "PlcmSpIp",
+    http_password: str = "PlcmSpIp",
+    demo: bool = False,
+    force: bool = False,
+    ports: dict[str, int] | None = None,
+) -> InitReport:
     """Create everything a site needs; raise SiteExistsError listing what exists."""
     names = [check_fqdn(name) for name in fqdns] or ["localhost"]
     if not http_user or ":" in http_user:
-        raise InputError(f"HTTP user {http_user!r} is empty or has a colon",
-                         "Pick a plain user name such as PlcmSpIp.")
-    existing = [p for p in (site_dir / SETTINGS_FILE, site_dir / "pki" / "ca.pem",
-                            site_dir / "boot" / MASTER_FILE) if p.exists()]
+        raise InputError(
+            f"HTTP user {http_user!r} is empty or has a colon",
+            "Pick a plain user name such as PlcmSpIp.",
+        )
+    existing = [
+        p
+        for p in (
+            site_dir / SETTINGS_FILE,
+            site_dir / "pki" / "ca.pem",
+            site_dir / "boot" / MASTER_FILE,
+        )
+        if p.exists()
+    ]
     if existing and not force:
         raise SiteExistsError(
             f"a site already exists in {site_dir}: {', '.join(str(p) for p in existing)}",
@@ -109,8 +125,12 @@ def init_site(site_dir: Path, fqdns: list[str], *, http_user: str = "PlcmSpIp",
     created.append(site_dir / SETTINGS_FILE)
     settings = load_settings(site_dir)
 
-    ca = CertificateAuthority.create(settings.pki_dir, common_name=f"phoneprov Root CA ({names[0]})",
-                                     force=force)
+    # An RSA-2048/SHA-256 root: initial.cfg pushes it to every phone, and SoundPoint IP
+    # firmware reads RSA roots only. The server still holds an ECDSA leaf for newer phones.
+    ca = CertificateAuthority.create(
+        settings.pki_dir, common_name=f"phoneprov Root CA ({names[0]})", key="rsa-2048",
+        force=force,
+    )
     created.append(ca.cert_path)
     for stem, key in (("server-ec", "ec-p256"), ("server-rsa", "rsa-2048")):
         issued = ca.issue_server(names, key=key)  # type: ignore[arg-type]
@@ -129,9 +149,13 @@ def init_site(site_dir: Path, fqdns: list[str], *, http_user: str = "PlcmSpIp",
 
     store = SqlStore(settings.database_url)
     try:
-        store.put_account(http_user, "bootstrap", settings.http.realm,
-                          digest.ha1(http_user, settings.http.realm, http_password),
-                          hash_password(http_password))
+        store.put_account(
+            http_user,
+            "bootstrap",
+            settings.http.realm,
+            digest.ha1(http_user, settings.http.realm, http_password),
+            hash_password(http_password),
+        )
     finally:
         store.close()
     report = InitReport(site_dir, settings, created)

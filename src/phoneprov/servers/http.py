@@ -13,8 +13,9 @@ import asyncio
 import datetime as dt
 import os
 import time
+from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
 from phoneprov.errors import UploadError
 from phoneprov.model import MacAddress, Principal, PrincipalKind, Protocol
@@ -56,9 +57,14 @@ def _peer(request: web.Request) -> str:
 class PhoneHandler:
     """One per listener: identifies the caller, then serves or stores the file."""
 
-    def __init__(self, access: AccessService, *, secure: bool,
-                 authority: digest.DigestAuthority | None = None,
-                 identifier: CertIdentifier | None = None) -> None:
+    def __init__(
+        self,
+        access: AccessService,
+        *,
+        secure: bool,
+        authority: digest.DigestAuthority | None = None,
+        identifier: CertIdentifier | None = None,
+    ) -> None:
         self.access = access
         self.secure = secure
         self.authority = authority
@@ -69,14 +75,20 @@ class PhoneHandler:
 
     # identity
     def _refuse_auth(self, request: web.Request, reason: str, identity: str) -> None:
-        self.access.audit.refused(protocol=self.protocol.value, ip=_peer(request),
-                                  identity=identity, reason=reason, path=request.path)
+        self.access.audit.refused(
+            protocol=self.protocol.value,
+            ip=_peer(request),
+            identity=identity,
+            reason=reason,
+            path=request.path,
+        )
 
     def _challenge(self, *, stale: bool = False) -> web.Response:
         assert self.authority is not None
         header = self.authority.challenge(time.time(), os.urandom(12), stale=stale)
-        return web.Response(status=401, text="authentication required\n",
-                            headers={"WWW-Authenticate": header})
+        return web.Response(
+            status=401, text="authentication required\n", headers={"WWW-Authenticate": header}
+        )
 
     def _digest_principal(self, request: web.Request) -> Principal | web.Response:
         creds = digest.parse_authorization(request.headers.get("Authorization"))
@@ -84,8 +96,9 @@ class PhoneHandler:
             return self._challenge()
         account = self.accounts.get(creds.username)
         identity = f"user:{creds.username}"
-        if account is None or (account.kind == "device"
-                               and not self.access.settings.http.allow_device_accounts):
+        if account is None or (
+            account.kind == "device" and not self.access.settings.http.allow_device_accounts
+        ):
             self._refuse_auth(request, "unknown-user", identity)
             return self._challenge()
         assert self.authority is not None
@@ -96,8 +109,12 @@ class PhoneHandler:
             self._refuse_auth(request, f"digest-{verdict.value}", identity)
             return self._challenge()
         if account.kind == "device" and account.mac:
-            return self.access.device_principal(PrincipalKind.DEVICE_ACCOUNT, self.protocol,
-                                                MacAddress(account.mac), name=account.username)
+            return self.access.device_principal(
+                PrincipalKind.DEVICE_ACCOUNT,
+                self.protocol,
+                MacAddress(account.mac),
+                name=account.username,
+            )
         kind = PrincipalKind.SITE_ACCOUNT if account.kind == "site" else PrincipalKind.BOOTSTRAP
         return Principal(kind, self.protocol, account.username)
 
@@ -120,8 +137,9 @@ class PhoneHandler:
         if facts.mac is None:
             self._refuse_auth(request, "certificate-cn-not-mac", identity)
             return web.Response(status=403, text="certificate common name is not a MAC\n")
-        return self.access.device_principal(PrincipalKind.DEVICE_CERT, self.protocol, facts.mac,
-                                            cert_kind=facts.kind)
+        return self.access.device_principal(
+            PrincipalKind.DEVICE_CERT, self.protocol, facts.mac, cert_kind=facts.kind
+        )
 
     def identify(self, request: web.Request) -> Principal | web.Response:
         if self.secure:
@@ -159,23 +177,37 @@ class PhoneHandler:
             response = web.Response(status=500, text="configuration template error\n")
         except UploadError as error:
             response = web.Response(status=error.http_status, text=f"{error}\n")
-        self.access.note(principal, ip=_peer(request), agent=agent,
-                         user_agent=request.headers.get("User-Agent", ""), path=raw_path)
+        except (ConnectionError, ClientPayloadError) as error:
+            # The phone went away mid-upload; the writer already discarded the partial file.
+            self._log(request, principal.label(), f"aborted:{error.__class__.__name__}", 0,
+                      started)
+            raise
+        self.access.note(
+            principal,
+            ip=_peer(request),
+            agent=agent,
+            user_agent=request.headers.get("User-Agent", ""),
+            path=raw_path,
+        )
         size = response.content_length or 0
         self._log(request, principal.label(), response.status, size, started)
         return response
 
-    async def _get(self, request: web.Request, principal: Principal, raw_path: str,
-                   agent: UserAgent | None = None) -> web.StreamResponse:
+    async def _get(
+        self, request: web.Request, principal: Principal, raw_path: str,
+        agent: UserAgent | None = None,
+    ) -> web.StreamResponse:
         grant = self.access.read(principal, raw_path, ip=_peer(request), agent=agent)
         if grant.body is not None:
-            return web.Response(body=grant.body, content_type=grant.content_type,
-                                headers={"Last-Modified": _http_date(grant.mtime)})
+            return web.Response(
+                body=grant.body,
+                content_type=grant.content_type,
+                headers={"Last-Modified": _http_date(grant.mtime)},
+            )
         assert grant.path is not None
         return web.FileResponse(grant.path, headers={"Content-Type": grant.content_type})
 
-    async def _put(self, request: web.Request, principal: Principal,
-                   raw_path: str) -> web.Response:
+    async def _put(self, request: web.Request, principal: Principal, raw_path: str) -> web.Response:
         if request.content_length is not None:
             self._check_declared_size(principal, raw_path, request)
         resource, writer = self.access.open_upload(principal, raw_path, ip=_peer(request))
@@ -190,12 +222,19 @@ class PhoneHandler:
             writer.abort()
             raise
         if principal.mac is not None:
-            self.access.recorder.event(Event(time.time(), principal.mac.value, "upload",
-                                             f"{resource.name} {writer.size} bytes"))
+            self.access.recorder.event(
+                Event(
+                    time.time(),
+                    principal.mac.value,
+                    "upload",
+                    f"{resource.name} {writer.size} bytes",
+                )
+            )
         return web.Response(status=204 if existed else 201)
 
-    def _check_declared_size(self, principal: Principal, raw_path: str,
-                             request: web.Request) -> None:
+    def _check_declared_size(
+        self, principal: Principal, raw_path: str, request: web.Request
+    ) -> None:
         """Refuse an over-limit upload before reading its body (413 at once)."""
         resource = self.access.resolve(principal, raw_path, ip=_peer(request), decoded=False)
         if resource.upload_kind is None or request.content_length is None:
@@ -208,21 +247,69 @@ class PhoneHandler:
                 http_status=413,
             )
 
-    def _log(self, request: web.Request, identity: str, status: int, size: int,
-             started: float) -> None:
-        self.access.audit.access(protocol=self.protocol.value, ip=_peer(request),
-                                 identity=identity, method=request.method, path=request.path,
-                                 status=status, size=size,
-                                 duration=time.perf_counter() - started)
+    def _log(
+        self, request: web.Request, identity: str, status: int, size: int, started: float
+    ) -> None:
+        self.access.audit.access(
+            protocol=self.protocol.value,
+            ip=_peer(request),
+            identity=identity,
+            method=request.method,
+            path=request.path,
+            status=status,
+            size=size,
+            duration=time.perf_counter() - started,
+        )
 
 
 def _http_date(timestamp: float) -> str:
     return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(timestamp))
 
 
-def build_app(handler: PhoneHandler, extra_routes: list[web.RouteDef] | None = None) -> web.Application:
+class InFlight:
+    """Counts requests being handled, so a stop can wait for them.
+
+    aiohttp's own graceful shutdown stops reading from connections at once,
+    which would cut an upload whose body is still arriving; the runner first
+    stops accepting, then waits here until the listener is idle.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        self.count += 1
+        self._idle.clear()
+        try:
+            return await handler(request)
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """True when no request is in flight any more, False after ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+def build_app(
+    handler: PhoneHandler, extra_routes: list[web.RouteDef] | None = None,
+    in_flight: InFlight | None = None,
+) -> web.Application:
     """The aiohttp application for one listener; ``extra_routes`` come first."""
-    app = web.Application(client_max_size=1024**3)
+    app = web.Application(
+        client_max_size=1024**3, middlewares=[in_flight.middleware] if in_flight else []
+    )
     if extra_routes:
         app.add_routes(extra_routes)
     app.router.add_route("GET", "/{tail:.*}", handler.handle)

@@ -32,7 +32,7 @@ from phoneprov.provisioning.access import AccessService
 from phoneprov.provisioning.audit import Audit
 from phoneprov.provisioning.identify import CertIdentifier
 from phoneprov.provisioning.site import NONCE_SECRET
-from phoneprov.servers.http import PhoneHandler, build_app
+from phoneprov.servers.http import InFlight, PhoneHandler, build_app
 from phoneprov.servers.tls import server_context
 from phoneprov.servers.tlsgate import TlsGate
 from phoneprov.servers.ucdevice import ucdevice_routes
@@ -60,12 +60,18 @@ class Running:
     tls_tasks: set[asyncio.Task[None]] = field(default_factory=set)
     urls: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    in_flight: list[InFlight] = field(default_factory=list)
 
     async def stop(self) -> None:
+        """Stop accepting, let requests in flight finish (up to GRACE), then close."""
         for server in self.servers:
             server.close()
-        for other in self.others:
-            await other.close()
+        for runner in self.runners:
+            for site in list(runner.sites):
+                await site.stop()
+        others = [asyncio.ensure_future(other.close()) for other in self.others]
+        await asyncio.gather(*(tracker.wait_idle(GRACE) for tracker in self.in_flight))
+        await asyncio.gather(*others, return_exceptions=True)
         for runner in self.runners:
             await runner.cleanup()
         for task in list(self.tls_tasks):
@@ -146,7 +152,11 @@ async def _start_http(running: Running, audit: Audit, reuse_port: bool) -> None:
         authority=DigestAuthority(secret, settings.http.realm, settings.http.nonce_lifetime),
     )
     routes = ucdevice_routes(running.access, running.ports, secure=False)
-    runner = web.AppRunner(build_app(handler, routes), access_log=None, shutdown_timeout=GRACE)
+    tracker = InFlight()
+    running.in_flight.append(tracker)
+    runner = web.AppRunner(
+        build_app(handler, routes, tracker), access_log=None, shutdown_timeout=GRACE
+    )
     await runner.setup()
     running.runners.append(runner)
     try:
@@ -165,7 +175,11 @@ async def _start_https(running: Running, audit: Audit, reuse_port: bool) -> None
     identifier = CertIdentifier(ca.cert, polycom_chain()[1:], settings.pki_dir / "crl.pem")
     handler = PhoneHandler(running.access, secure=True, identifier=identifier)
     routes = ucdevice_routes(running.access, running.ports, secure=True)
-    runner = web.AppRunner(build_app(handler, routes), access_log=None, shutdown_timeout=GRACE)
+    tracker = InFlight()
+    running.in_flight.append(tracker)
+    runner = web.AppRunner(
+        build_app(handler, routes, tracker), access_log=None, shutdown_timeout=GRACE
+    )
     await runner.setup()
     running.runners.append(runner)
     try:

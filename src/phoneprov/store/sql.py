@@ -91,8 +91,14 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
 def check_password(password: str, stored: str) -> bool:
     try:
         _, n, r, p, salt, digest = stored.split("$")
-        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
-                             p=int(p), dklen=len(digest) // 2)
+        got = hashlib.scrypt(
+            password.encode(),
+            salt=bytes.fromhex(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(digest) // 2,
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got.hex(), digest)
@@ -204,8 +210,15 @@ class SqlStore:
             for mac, s in merged.items():
                 values = {
                     key: getattr(s, key)
-                    for key in ("model", "family", "firmware", "updater_version", "stage",
-                                "cert_kind", "user_agent")
+                    for key in (
+                        "model",
+                        "family",
+                        "firmware",
+                        "updater_version",
+                        "stage",
+                        "cert_kind",
+                        "user_agent",
+                    )
                     if getattr(s, key)
                 }
                 values.update(ip=s.ip, protocol=s.protocol, last_seen=s.time)
@@ -217,13 +230,15 @@ class SqlStore:
                 if not updated.rowcount:
                     conn.execute(
                         table.insert().values(
-                            mac=mac, status=s.status_if_new.value, first_seen=s.time,
-                            requests=counts[mac], **values,
+                            mac=mac,
+                            status=s.status_if_new.value,
+                            first_seen=s.time,
+                            requests=counts[mac],
+                            **values,
                         )
                     )
             rows = [
-                {"time": e.time, "mac": e.mac, "kind": e.kind, "detail": e.detail}
-                for e in events
+                {"time": e.time, "mac": e.mac, "kind": e.kind, "detail": e.detail} for e in events
             ]
             if rows:
                 conn.execute(schema.events.insert(), rows)
@@ -239,15 +254,23 @@ class SqlStore:
             ]
 
     # credentials
-    def put_account(self, username: str, kind: str, realm: str, ha1: str, password_hash: str,
-                    mac: str = "") -> None:
+    def put_account(
+        self, username: str, kind: str, realm: str, ha1: str, password_hash: str, mac: str = ""
+    ) -> None:
         table = schema.credentials
         with self.engine.begin() as conn:
             conn.execute(table.delete().where(table.c.username == username))
-            conn.execute(table.insert().values(
-                username=username, kind=kind, mac=mac, realm=realm, ha1=ha1,
-                password_hash=password_hash, created=time.time(),
-            ))
+            conn.execute(
+                table.insert().values(
+                    username=username,
+                    kind=kind,
+                    mac=mac,
+                    realm=realm,
+                    ha1=ha1,
+                    password_hash=password_hash,
+                    created=time.time(),
+                )
+            )
 
     def get_account(self, username: str) -> Account | None:
         table = schema.credentials
@@ -274,11 +297,24 @@ def _merge(old: Sighting | None, new: Sighting) -> Sighting:
         return new
     keep = {
         key: getattr(new, key) or getattr(old, key)
-        for key in ("model", "family", "firmware", "updater_version", "stage", "cert_kind",
-                    "user_agent")
+        for key in (
+            "model",
+            "family",
+            "firmware",
+            "updater_version",
+            "stage",
+            "cert_kind",
+            "user_agent",
+        )
     }
-    return Sighting(mac=new.mac, time=new.time, ip=new.ip, protocol=new.protocol,
-                    status_if_new=old.status_if_new, **keep)
+    return Sighting(
+        mac=new.mac,
+        time=new.time,
+        ip=new.ip,
+        protocol=new.protocol,
+        status_if_new=old.status_if_new,
+        **keep,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

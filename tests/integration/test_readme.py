@@ -1,0 +1,42 @@
+"""The README's by-hand boot of the demo phone, run as written (ports and paths adapted)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+from tests.serverkit import Server
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _by_hand_commands() -> list[str]:
+    text = README.read_text()
+    section = text.split("## Boot the demo phone by hand", 1)[1]
+    block = re.search(r"```console\n(.*?)```", section, re.DOTALL)
+    assert block, "README lost its by-hand console block"
+    return [line for line in block.group(1).splitlines() if line and not line.startswith("#")]
+
+
+def test_ok_readme_by_hand_boot(server: Server) -> None:
+    commands = _by_hand_commands()
+    assert len(commands) == 6
+    outputs = []
+    for command in commands:
+        command = command.replace("localhost:8080", f"127.0.0.1:{server.ports['http']}")
+        command = command.replace("localhost:8443", f"localhost:{server.ports['https']}")
+        if command.startswith("curl "):
+            command = "curl --fail --silent --show-error " + command[5:]
+        result = subprocess.run(
+            command, shell=True, cwd=server.site.parent, capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 0, f"{shlex.quote(command)}: {result.stderr}"
+        outputs.append(result.stdout)
+    assert 'CONFIG_FILES="initial.cfg"' in outputs[0]
+    assert "device.prov.serverName" in outputs[1]
+    assert "-phone-secrets.cfg" in outputs[2]
+    assert "reg.1.auth.password" in outputs[3]
+    uploaded = server.site / "boot" / "logs" / "0004f2000001-boot.log"
+    assert uploaded.read_text() == "boot ok\n"
