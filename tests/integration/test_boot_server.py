@@ -493,3 +493,51 @@ def test_ok_sigterm_lets_upload_in_flight_finish(site: Path) -> None:
     assert server.stop() == 0
     stored = site / "boot" / "contacts" / f"{DEMO_MAC}-directory.xml"
     assert stored.read_bytes() == body
+
+
+def test_fail_revoked_certificate_refused_without_restart(server: Server) -> None:
+    cert, key = demo_cert(server)
+    url = f"{server.https}/site.cfg"
+    assert status_of(curl(*mtls(server, cert, key, *CODE, url))) == 200
+    run_cli(
+        "ca",
+        "revoke",
+        "--mac",
+        DEMO_MAC,
+        "--reason",
+        "key-compromise",
+        "--site",
+        str(server.site),
+        check=True,
+    )
+    result = curl(*mtls(server, cert, key, "--fail", url))
+    assert result.returncode != 0
+    server.wait_for_log("security", "reason=certificate-revoked")
+
+
+def test_ok_device_record_kept(server: Server) -> None:
+    from phoneprov.config import load_settings
+    from phoneprov.model import MacAddress
+    from phoneprov.store.sql import SqlStore
+
+    cert, key = demo_cert(server)
+    agent = "FileTransport PolycomVVX-VVX_410-UA/5.9.5.0614 Type/Application"
+    assert (
+        status_of(curl(*mtls(server, cert, key, *CODE, "-A", agent, f"{server.https}/site.cfg")))
+        == 200
+    )
+    assert server.stop() == 0
+    store = SqlStore(load_settings(server.site).database_url)
+    try:
+        record = store.get_device(MacAddress(DEMO_MAC))
+    finally:
+        store.close()
+    assert record is not None
+    assert (record.model, record.firmware, record.stage, record.cert_kind, record.protocol) == (
+        "VVX410",
+        "5.9.5.0614",
+        "Application",
+        "ours",
+        "https",
+    )
+    assert record.ip == "127.0.0.1" and record.last_seen

@@ -2,15 +2,17 @@
 
 The TLS layer has already checked the chain against the site's trust anchors;
 here the leaf is read for its MAC (the CN, as Polycom factory certificates and
-ours carry it), its kind, its validity and whether we revoked it. Revocations
-are re-read when ``<pki>/crl.pem`` changes, so ``phoneprov ca revoke`` takes
-effect from the next handshake without a restart.
+ours carry it), its kind (``pki.inspect``: factory only when the issuing CA's
+thumbprint is a known Polycom one), its validity and whether we revoked it.
+Revocations are re-read when ``<pki>/crl.pem`` changes, so ``phoneprov ca
+revoke`` takes effect from the next request without a restart. Phones open a
+new connection per file, so facts are cached per certificate.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,10 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from phoneprov.model import CertKind, MacAddress
+from phoneprov.pki.inspect import PolycomAnchors, classify_device_cert
+from phoneprov.pki.revocation import RevokedSerials
+
+CACHE_SIZE = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +32,11 @@ class DeviceCertFacts:
     common_name: str
     kind: CertKind
     serial: int
-    expired: bool
-    revoked: bool
+    not_after: dt.datetime
+    issued_by_us: bool
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.not_after < now
 
 
 def _common_name(name: x509.Name) -> str:
@@ -36,52 +45,45 @@ def _common_name(name: x509.Name) -> str:
 
 
 class CertIdentifier:
-    """Classifies client certificates for one site (our CA, the Polycom issuers, our CRL)."""
+    """Classifies client certificates for one site (our CAs, the Polycom chain, our CRL)."""
 
     def __init__(
         self,
-        our_ca: x509.Certificate | None,
-        factory_issuers: list[x509.Certificate],
-        crl_path: Path,
+        our_roots: list[x509.Certificate],
+        pki_dirs: list[Path],
+        polycom: PolycomAnchors | None = None,
     ) -> None:
-        self.our_subject = our_ca.subject if our_ca is not None else None
-        self.factory_subjects = {cert.subject for cert in factory_issuers}
-        self.crl_path = crl_path
-        self._crl_stamp: tuple[int, int] | None = None
-        self._revoked: frozenset[int] = frozenset()
+        self.our_roots = our_roots
+        self.polycom = polycom
+        self.revocations = [RevokedSerials(path) for path in pki_dirs]
+        self._cache: OrderedDict[bytes, DeviceCertFacts] = OrderedDict()
 
-    def revoked_serials(self) -> frozenset[int]:
-        """Serials in our CRL, re-read when the file changes (one stat per handshake)."""
-        try:
-            st = os.stat(self.crl_path)
-        except FileNotFoundError:
-            self._crl_stamp, self._revoked = None, frozenset()
-            return self._revoked
-        stamp = (st.st_mtime_ns, st.st_size)
-        if stamp != self._crl_stamp:
-            crl = x509.load_pem_x509_crl(self.crl_path.read_bytes())
-            self._revoked = frozenset(entry.serial_number for entry in crl)
-            self._crl_stamp = stamp
-        return self._revoked
-
-    def identify(self, der: bytes, now: dt.datetime) -> DeviceCertFacts:
+    def facts(self, der: bytes, now: dt.datetime) -> DeviceCertFacts:
+        """What the certificate says (cached per certificate)."""
+        hit = self._cache.get(der)
+        if hit is not None:
+            self._cache.move_to_end(der)
+            return hit
         cert = x509.load_der_x509_certificate(der)
         cn = _common_name(cert.subject)
-        mac = MacAddress.maybe(cn.replace(":", "").replace("-", ""))
-        if self.our_subject is not None and cert.issuer == self.our_subject:
-            kind = CertKind.OURS
-        elif cert.issuer == cert.subject:
-            kind = CertKind.SELF_SIGNED
-        elif cert.issuer in self.factory_subjects:
-            kind = CertKind.FACTORY
-        else:
-            kind = CertKind.OTHER
-        revoked = kind is CertKind.OURS and cert.serial_number in self.revoked_serials()
-        return DeviceCertFacts(
-            mac=mac,
+        verdict = classify_device_cert(
+            cert, [], our_roots=self.our_roots, now=now, polycom=self.polycom
+        )
+        facts = DeviceCertFacts(
+            mac=MacAddress.maybe(cn.replace(":", "").replace("-", "")),
             common_name=cn,
-            kind=kind,
+            kind=verdict.cert_kind,
             serial=cert.serial_number,
-            expired=cert.not_valid_after_utc < now,
-            revoked=revoked,
+            not_after=cert.not_valid_after_utc,
+            issued_by_us=verdict.origin == "custom",
+        )
+        self._cache[der] = facts
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return facts
+
+    def revoked(self, facts: DeviceCertFacts) -> bool:
+        """True when one of our CAs revoked this certificate (one stat per CA)."""
+        return facts.issued_by_us and any(
+            facts.serial in revocation.get() for revocation in self.revocations
         )

@@ -126,12 +126,13 @@ class PhoneHandler:
         if not der:
             self._refuse_auth(request, "no-client-certificate", "anonymous")
             return web.Response(status=403, text="client certificate required\n")
-        facts = self.identifier.identify(der, dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
+        facts = self.identifier.facts(der, now)
         identity = f"cert:{facts.common_name or '?'}"
-        if facts.revoked:
+        if self.identifier.revoked(facts):
             self._refuse_auth(request, "certificate-revoked", identity)
             return web.Response(status=403, text="certificate revoked\n")
-        if facts.expired and not self.tolerate_expired:
+        if facts.expired(now) and not self.tolerate_expired:
             self._refuse_auth(request, "certificate-expired", identity)
             return web.Response(status=403, text="certificate expired\n")
         if facts.mac is None:

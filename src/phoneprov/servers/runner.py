@@ -25,8 +25,7 @@ from aiohttp import web
 
 from phoneprov.config import Settings
 from phoneprov.errors import ListenError, PhoneprovError
-from phoneprov.pki.authority import CertificateAuthority
-from phoneprov.pki.trust import polycom_chain
+from phoneprov.pki.authority import LEGACY_DIR, CertificateAuthority
 from phoneprov.protocols.digest import DigestAuthority
 from phoneprov.provisioning.access import AccessService
 from phoneprov.provisioning.audit import Audit
@@ -172,7 +171,12 @@ async def _start_https(running: Running, audit: Audit, reuse_port: bool) -> None
     settings = running.settings
     context = server_context(settings)
     ca = CertificateAuthority.load(settings.pki_dir)
-    identifier = CertIdentifier(ca.cert, polycom_chain()[1:], settings.pki_dir / "crl.pem")
+    roots, pki_dirs = [ca.cert], [settings.pki_dir]
+    legacy_dir = settings.pki_dir / LEGACY_DIR
+    if CertificateAuthority.exists(legacy_dir):
+        roots.append(CertificateAuthority.load(legacy_dir).cert)
+        pki_dirs.append(legacy_dir)
+    identifier = CertIdentifier(roots, pki_dirs)
     handler = PhoneHandler(running.access, secure=True, identifier=identifier)
     routes = ucdevice_routes(running.access, running.ports, secure=True)
     tracker = InFlight()
