@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from phoneprov.errors import ConfigError
+from phoneprov.pki.profiles import SLOTS
 from phoneprov.protocols.polycom import DEFAULT_FOLDERS, UploadKind
 
 SETTINGS_FILE = "phoneprov.toml"
@@ -101,6 +102,7 @@ class PolicySettings:
     bootstrap_reads: frozenset[UploadKind] = frozenset({UploadKind.CALLS, UploadKind.DIRECTORY})
     folders: dict[UploadKind, str] = field(default_factory=lambda: dict(DEFAULT_FOLDERS))
     csr_policy: CsrPolicy = "manual"
+    csr_slot: str = "platform1"
 
 
 @dataclass(frozen=True)
@@ -361,6 +363,7 @@ def settings_from_mapping(site_dir: Path, raw: dict[str, Any], path: Path) -> Se
             bootstrap_reads=pol.upload_kinds("bootstrap_reads", PolicySettings.bootstrap_reads),
             folders=folders,
             csr_policy=pol.choice("csr_policy", "manual", ("manual", "auto")),  # type: ignore[arg-type]
+            csr_slot=pol.choice("csr_slot", "platform1", SLOTS),
         ),
     )
     for section in sections.values():

@@ -1,15 +1,16 @@
 """The one authorization table. HTTP, HTTPS, FTP and TFTP all ask ``decide()``.
 
-Rows (SPEC §3, issue "secure boot server"):
+Rows (SPEC §3, issue "secure boot server"), public = bootstrap account or TFTP:
 
-| resource            | bootstrap account / TFTP     | device (own MAC)             | device (other MAC) |
-|---------------------|------------------------------|------------------------------|--------------------|
-| master, bootstrap,  | read                         | read                         | read               |
-| firmware, CA chain  |                              |                              |                    |
-| shared files        | no (may carry secrets)       | read unless pending          | read unless pending|
-| <mac>.cfg, <mac>-*  | no (secret-bearing)          | read unless pending          | no: same as absent |
-| upload names        | write kinds in settings;     | write (pending: logs only);  | no: same as absent |
-|                     | read kinds in settings       | read; delete own             |                    |
+| resource             | public                  | device, own MAC      | other MAC |
+|----------------------|-------------------------|----------------------|-----------|
+| master, bootstrap,   | read                    | read                 | read      |
+| firmware, CA chain   |                         |                      |           |
+| shared files         | no (may carry secrets)  | read unless pending  | read      |
+| <mac>.cfg, <mac>-*   | no (secret-bearing)     | read unless pending  | as absent |
+| upload names         | kinds set in [policy];  | write (pending: logs | as absent |
+|                      | TFTP reads none         | only), read, delete  |           |
+| <mac>-private.pem    | no                      | over its mTLS only   | as absent |
 
 Every refusal carries a ``Reason`` that goes to the security log. Refusals of
 reads are answered like a missing file so nobody can probe which MACs exist.
@@ -43,6 +44,7 @@ class Reason(enum.StrEnum):
     UPLOAD_KIND_NOT_ALLOWED = "upload-kind-not-allowed"  # bootstrap may not write this kind
     READ_ONLY = "read-only"  # transport or resource is read-only
     ANONYMOUS = "anonymous"
+    KEY_OUTSIDE_MTLS = "key-outside-mtls"  # a phone's private key, asked for without its cert
     UNSAFE_PATH = "unsafe-path"  # traversal, encoded tricks, symlink out of the root
     HIDDEN_FILE = "hidden-file"  # dot files: temporary uploads and the like
 
@@ -134,6 +136,12 @@ def _read(principal: Principal, resource: Resource, rules: PolicyRules) -> Decis
             return _deny(Reason.SECRET_OVER_BOOTSTRAP)
         if principal.is_device and principal.mac != resource.owner:
             return _deny(Reason.NOT_YOURS)
+        if (
+            resource.upload_kind is UploadKind.KEY
+            and principal.kind is not PrincipalKind.DEVICE_CERT
+        ):
+            # The phone's private key goes back only over its own mutual-TLS session.
+            return _deny(Reason.KEY_OUTSIDE_MTLS)
         return ALLOW
     if public:
         return _deny(

@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import ssl
+import subprocess
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -541,3 +542,97 @@ def test_ok_device_record_kept(server: Server) -> None:
         "https",
     )
     assert record.ip == "127.0.0.1" and record.last_seen
+
+
+def _phone_csr(tmp_path: Path, cn: str) -> tuple[Path, Path]:
+    key, csr = tmp_path / "phone.key", tmp_path / f"{cn}.csr"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-sha256",
+            "-subj",
+            f"/CN={cn}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(csr),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return csr, key
+
+
+def test_ok_csr_upload_auto_signed_and_key_kept_private(site: Path, tmp_path: Path) -> None:
+    edit_settings(site, policy={"csr_policy": "auto"})
+    server = start_server(site)
+    try:
+        cert, key = demo_cert(server)
+        csr, phone_key = _phone_csr(tmp_path, DEMO_MAC)
+        up = curl(
+            *mtls(
+                server,
+                cert,
+                key,
+                *CODE,
+                "-T",
+                str(csr),
+                f"{server.https}/certificates/{DEMO_MAC}.csr",
+            )
+        )
+        assert status_of(up) == 201
+        up_key = curl(
+            *mtls(
+                server,
+                cert,
+                key,
+                *CODE,
+                "-T",
+                str(phone_key),
+                f"{server.https}/certificates/{DEMO_MAC}-private.pem",
+            )
+        )
+        assert status_of(up_key) == 201
+        stored_key = site / "boot" / "certificates" / f"{DEMO_MAC}-private.pem"
+        assert stored_key.stat().st_mode & 0o777 == 0o600
+        over_http = curl(
+            "--digest",
+            "-u",
+            "PlcmSpIp:PlcmSpIp",
+            *CODE,
+            f"{server.http}/certificates/{DEMO_MAC}-private.pem",
+        )
+        assert status_of(over_http) == 404
+        own = curl(*mtls(server, cert, key, f"{server.https}/certificates/{DEMO_MAC}-private.pem"))
+        assert own.stdout == phone_key.read_text()
+    finally:
+        server.stop()
+    listing = run_cli("ca", "list", "--site", str(site), "--format", "json", check=True).stdout
+    assert DEMO_MAC in listing and "csr" in listing
+
+
+def test_ok_csr_upload_queued_when_manual(server: Server, tmp_path: Path) -> None:
+    cert, key = demo_cert(server)
+    csr, _ = _phone_csr(tmp_path, DEMO_MAC)
+    up = curl(
+        *mtls(
+            server, cert, key, *CODE, "-T", str(csr), f"{server.https}/certificates/{DEMO_MAC}.csr"
+        )
+    )
+    assert status_of(up) == 201
+    signed = run_cli(
+        "ca",
+        "sign-csr",
+        str(server.site / "boot" / "certificates" / f"{DEMO_MAC}.csr"),
+        "--mac",
+        DEMO_MAC,
+        "--site",
+        str(server.site),
+        check=True,
+    )
+    assert "BEGIN CERTIFICATE" in signed.stdout

@@ -308,3 +308,13 @@ def test_ok_master_reduced_to_public_files() -> None:
     assert b'CONFIG_FILES="initial.cfg"' in out
     assert b'CONFIG_FILES_VVX410="initial.cfg"' in out
     assert b'APP_FILE_PATH="sip.ld"' in out
+
+
+def test_fail_private_key_only_over_own_mtls() -> None:
+    key = classify("certificates/0004f2000001-private.pem")
+    account = Principal(
+        PrincipalKind.DEVICE_ACCOUNT, Protocol.HTTP, MAC.value, mac=MAC, status=DeviceStatus.KNOWN
+    )
+    assert decide(device(), Action.READ, key, RULES).allowed
+    assert decide(account, Action.READ, key, RULES).reason is Reason.KEY_OUTSIDE_MTLS
+    assert decide(BOOTSTRAP, Action.READ, key, RULES).reason is Reason.SECRET_OVER_BOOTSTRAP

@@ -73,6 +73,8 @@ class UploadWriter:
     def commit(self) -> int:
         """Make the upload visible atomically; return its size."""
         self._file.flush()
+        if self.kind is UploadKind.KEY:
+            os.fchmod(self._file.fileno(), 0o600)  # a phone's private key: owner only
         os.fsync(self._file.fileno())
         self._file.close()
         self._closed = True

@@ -25,7 +25,7 @@ from phoneprov.protocols.polycom import UserAgent, parse_user_agent
 from phoneprov.provisioning.access import AccessService, NotFound, Refused
 from phoneprov.provisioning.identify import CertIdentifier
 from phoneprov.provisioning.render import RenderError
-from phoneprov.store.sql import Account, Event
+from phoneprov.store.sql import Account
 
 ACCOUNT_TTL = 5.0
 UPLOAD_CHUNK = 64 * 1024
@@ -180,8 +180,7 @@ class PhoneHandler:
             response = web.Response(status=error.http_status, text=f"{error}\n")
         except (ConnectionError, ClientPayloadError) as error:
             # The phone went away mid-upload; the writer already discarded the partial file.
-            self._log(request, principal.label(), f"aborted:{error.__class__.__name__}", 0,
-                      started)
+            self._log(request, principal.label(), f"aborted:{error.__class__.__name__}", 0, started)
             raise
         self.access.note(
             principal,
@@ -195,7 +194,10 @@ class PhoneHandler:
         return response
 
     async def _get(
-        self, request: web.Request, principal: Principal, raw_path: str,
+        self,
+        request: web.Request,
+        principal: Principal,
+        raw_path: str,
         agent: UserAgent | None = None,
     ) -> web.StreamResponse:
         grant = self.access.read(principal, raw_path, ip=_peer(request), agent=agent)
@@ -222,15 +224,9 @@ class PhoneHandler:
         except BaseException:
             writer.abort()
             raise
-        if principal.mac is not None:
-            self.access.recorder.event(
-                Event(
-                    time.time(),
-                    principal.mac.value,
-                    "upload",
-                    f"{resource.name} {writer.size} bytes",
-                )
-            )
+        await asyncio.get_running_loop().run_in_executor(
+            None, self.access.uploaded, principal, resource, writer.target, writer.size
+        )
         return web.Response(status=204 if existed else 201)
 
     def _check_declared_size(
@@ -282,7 +278,8 @@ class InFlight:
 
     @web.middleware
     async def middleware(
-        self, request: web.Request,
+        self,
+        request: web.Request,
         handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
         self.count += 1
@@ -304,7 +301,8 @@ class InFlight:
 
 
 def build_app(
-    handler: PhoneHandler, extra_routes: list[web.RouteDef] | None = None,
+    handler: PhoneHandler,
+    extra_routes: list[web.RouteDef] | None = None,
     in_flight: InFlight | None = None,
 ) -> web.Application:
     """The aiohttp application for one listener; ``extra_routes`` come first."""
