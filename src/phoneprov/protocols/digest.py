@@ -142,7 +142,7 @@ class DigestAuthority:
         body, mac = raw[: 8 + _SALT_BYTES], raw[8 + _SALT_BYTES :]
         if not hmac.compare_digest(mac, self._sign(body)):
             return None
-        (issued,) = struct.unpack(">Q", body[:8])
+        issued: int = struct.unpack(">Q", body[:8])[0]
         return now - issued
 
     def verify(self, creds: Credentials, method: str, stored_ha1: str, now: float) -> Verdict:

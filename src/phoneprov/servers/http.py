@@ -245,7 +245,7 @@ class PhoneHandler:
             )
 
     def _log(
-        self, request: web.Request, identity: str, status: int, size: int, started: float
+        self, request: web.Request, identity: str, status: int | str, size: int, started: float
     ) -> None:
         self.access.audit.access(
             protocol=self.protocol.value,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import queue
 import threading
@@ -21,6 +22,8 @@ import sqlalchemy as sa
 from phoneprov.errors import StoreError
 from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.store import schema
+
+log = logging.getLogger("phoneprov.store")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +124,9 @@ def _row_to_device(row: sa.Row[tuple[object, ...]]) -> DeviceRecord:
         site=str(m["site"]),
         group_name=str(m["group_name"]),
         label=str(m["label"]),
-        first_seen=m["first_seen"],  # type: ignore[arg-type]
-        last_seen=m["last_seen"],  # type: ignore[arg-type]
-        requests=int(m["requests"]),  # type: ignore[call-overload]
+        first_seen=m["first_seen"],
+        last_seen=m["last_seen"],
+        requests=int(m["requests"]),
         flags=tuple(f for f in str(m["flags"]).split(",") if f),
     )
 
@@ -386,5 +389,14 @@ class Recorder:
             try:
                 self.store.record(sightings, events)
                 return
-            except sa.exc.OperationalError:
+            except sa.exc.OperationalError as error:
+                last = error
                 time.sleep(0.2 * (attempt + 1))
+        # Device records are bookkeeping: phones keep being served when the database
+        # is down, and the administrator learns what was lost.
+        log.error(
+            "dropped %d device sightings and %d events: database unavailable (%s)",
+            len(sightings),
+            len(events),
+            last.__class__.__name__,
+        )
