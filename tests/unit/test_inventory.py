@@ -38,7 +38,8 @@ def test_mac_forms_are_stored_canonical(inventory: Inventory, text: str) -> None
 
 
 @pytest.mark.parametrize(
-    "text", ["0004f2abcde", "00:04:f2:ab:cd:eg", "00:04-f2:ab:cd:ef", "0004.f2abcdef"],
+    "text",
+    ["0004f2abcde", "00:04:f2:ab:cd:eg", "00:04-f2:ab:cd:ef", "0004.f2abcdef"],
     ids=["fail/short", "fail/not-hex", "fail/mixed-separators", "fail/bad-dots"],
 )
 def test_fail_mac_forms(text: str) -> None:
@@ -49,7 +50,12 @@ def test_fail_mac_forms(text: str) -> None:
 def test_ok_line_spec_defaults_user_to_ext() -> None:
     line = parse_line_spec("2:ext=1002,password=p w,server=pbx.example.com:5061", "VVX410")
     assert (line.index, line.ext, line.user, line.password, line.server) == (
-        2, "1002", "1002", "p w", "pbx.example.com:5061")
+        2,
+        "1002",
+        "1002",
+        "p w",
+        "pbx.example.com:5061",
+    )
 
 
 @pytest.mark.parametrize(
@@ -62,8 +68,14 @@ def test_ok_line_spec_defaults_user_to_ext() -> None:
         ("1:ext=10 02", "VVX410", "ext '10 02' is not valid"),
         ("1:ext=1,server=pbx example", "VVX410", "server 'pbx example' is not valid"),
     ],
-    ids=["fail/over-line-count", "fail/no-index", "fail/unknown-field", "fail/no-ext",
-         "fail/space-in-ext", "fail/bad-server"],
+    ids=[
+        "fail/over-line-count",
+        "fail/no-index",
+        "fail/unknown-field",
+        "fail/no-ext",
+        "fail/space-in-ext",
+        "fail/bad-server",
+    ],
 )
 def test_fail_line_spec(spec: str, model: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
@@ -89,10 +101,16 @@ def test_ok_import_good_file(inventory: Inventory) -> None:
     count = inventory.save(plan.entries)
     assert (count.created, count.updated) == (3, 0)
     _, first = inventory.get(MacAddress("0004f2000010"))
-    assert (first.model, first.site, first.group, first.label) == ("VVX410", "hq", "pilot",
-                                                                   "Front desk")
+    assert (first.model, first.site, first.group, first.label) == (
+        "VVX410",
+        "hq",
+        "pilot",
+        "Front desk",
+    )
     assert [(ln.index, ln.ext, ln.user, ln.password) for ln in first.lines] == [
-        (1, "1010", "u1010", "pw1"), (2, "1011", "1011", "")]
+        (1, "1010", "u1010", "pw1"),
+        (2, "1011", "1011", ""),
+    ]
     _, trio = inventory.get(MacAddress("0004f2000012"))
     assert trio.model == "Trio8800" and trio.lines[0].password == "pw,3"
     record, _ = inventory.get(MacAddress("0004f2000011"))
@@ -113,7 +131,11 @@ def test_fail_import_bad_rows_reported_and_nothing_stored(inventory: Inventory) 
     plan = _plan(inventory, BAD)
     found = {(p.row, p.column) for p in plan.problems}
     assert found == {
-        (3, "mac"), (4, "model"), (5, "line2_ext"), (6, "mac"), (7, "group"),
+        (3, "mac"),
+        (4, "model"),
+        (5, "line2_ext"),
+        (6, "mac"),
+        (7, "group"),
         (7, "line1_password"),
     }
     by_row = {p.row: p for p in plan.problems}
@@ -143,8 +165,7 @@ def test_fail_import_header(inventory: Inventory, text: str, column: str, reason
 
 def test_fail_ragged_row(inventory: Inventory) -> None:
     problems = _plan(inventory, "mac,model\n0004f2000001,VVX410,extra\n").problems
-    assert (problems[0].row, "row has 3 fields; the header has 2") == (
-        2, problems[0].reason)
+    assert (problems[0].row, "row has 3 fields; the header has 2") == (2, problems[0].reason)
 
 
 def test_ok_reimport_updates_in_place_and_keeps_absent_columns(inventory: Inventory) -> None:
@@ -194,8 +215,9 @@ def test_ok_large_import_checks_every_row(inventory: Inventory) -> None:
     rows += [f"0004f2{i:06x},VVX410,{1000 + i},pw{i}" for i in range(3000)]
     rows[1500] = "0004f2zzzzzz,VVX410,1,"
     seen: list[int] = []
-    plan = plan_import(io.StringIO("\n".join(rows) + "\n"), inventory.rows.entries_by_mac,
-                       seen.append)
+    plan = plan_import(
+        io.StringIO("\n".join(rows) + "\n"), inventory.rows.entries_by_mac, seen.append
+    )
     assert [(p.row, p.column) for p in plan.problems] == [(1501, "mac")]
     assert len(plan.entries) == 2999 and seen[-1] == 3000
     assert inventory.save(plan.entries).created == 2999

@@ -25,22 +25,40 @@ from phoneprov.store.sql import SqlStore
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBfakeCAforGoldenFiles\n-----END CERTIFICATE-----"
 PHONES = {
-    "soundpoint-ip": InventoryEntry(MacAddress("0004f2100001"), "SPIP550", label="Lab & <Co>",
-                                    lines=tuple(Line(i, f"20{i}", f"20{i}", f'pw"{i}',
-                                                     "pbx.example.com") for i in (1, 2, 3, 4))),
-    "vvx": InventoryEntry(MacAddress("0004f2100002"), "VVX410", group="pilot", label="Desk",
-                          lines=(Line(1, "1001", "u1001", "secret-1", "pbx.example.com:5061"),
-                                 Line(2, "1002", "1002", "secret-2", ""))),
-    "trio": InventoryEntry(MacAddress("0004f2100003"), "Trio8800", label="Board room",
-                           lines=(Line(1, "3001", "3001", "secret-3", "pbx.example.com"),)),
+    "soundpoint-ip": InventoryEntry(
+        MacAddress("0004f2100001"),
+        "SPIP550",
+        label="Lab & <Co>",
+        lines=tuple(
+            Line(i, f"20{i}", f"20{i}", f'pw"{i}', "pbx.example.com") for i in (1, 2, 3, 4)
+        ),
+    ),
+    "vvx": InventoryEntry(
+        MacAddress("0004f2100002"),
+        "VVX410",
+        group="pilot",
+        label="Desk",
+        lines=(
+            Line(1, "1001", "u1001", "secret-1", "pbx.example.com:5061"),
+            Line(2, "1002", "1002", "secret-2", ""),
+        ),
+    ),
+    "trio": InventoryEntry(
+        MacAddress("0004f2100003"),
+        "Trio8800",
+        label="Board room",
+        lines=(Line(1, "3001", "3001", "secret-3", "pbx.example.com"),),
+    ),
 }
 
 
 @pytest.fixture
 def renderer(tmp_path: Path) -> Iterator[SiteRenderer]:
     settings = settings_from_mapping(
-        tmp_path, {"site": {"name": "golden", "fqdns": ["prov.example.com"]}},
-        tmp_path / "phoneprov.toml")
+        tmp_path,
+        {"site": {"name": "golden", "fqdns": ["prov.example.com"]}},
+        tmp_path / "phoneprov.toml",
+    )
     settings.pki_dir.mkdir()
     (settings.pki_dir / "ca.pem").write_text(FAKE_CA + "\n")
     store = SqlStore(f"sqlite:///{tmp_path / 'golden.db'}")
@@ -64,8 +82,11 @@ def check_set_rules(root: ET.Element) -> dict[str, str]:
     attributes: dict[str, str] = {}
     for element in root.iter():
         attributes.update(element.attrib)
-    device = [n for n in attributes
-              if n.startswith("device.") and not n.endswith(".set") and n != "device.set"]
+    device = [
+        n
+        for n in attributes
+        if n.startswith("device.") and not n.endswith(".set") and n != "device.set"
+    ]
     for name in device:
         assert attributes.get(f"{name}.set") == "1", f"{name} has no .set twin"
     if device:
@@ -104,9 +125,11 @@ def test_ok_master_per_model_and_group(renderer: SiteRenderer) -> None:
     assert vvx.get("CONFIG_FILES") == "[PHONE_MAC_ADDRESS]-phone-secrets.cfg, site.cfg, initial.cfg"
     spip = ET.fromstring(renderer.render(MASTER_FILE, PHONES["soundpoint-ip"].mac)[0])
     assert spip.find("APPLICATION_VVX410").get("APP_FILE_PATH_VVX410") == (  # type: ignore[union-attr]
-        "firmware/5.9.8.5760/sip.ld")
+        "firmware/5.9.8.5760/sip.ld"
+    )
     assert spip.find("APPLICATION_SPIP550").get("APP_FILE_PATH_SPIP550") == (  # type: ignore[union-attr]
-        "firmware/4.0.15.1009/sip.ld")
+        "firmware/4.0.15.1009/sip.ld"
+    )
 
 
 def test_ok_bootstrap_master_names_only_initial(renderer: SiteRenderer) -> None:

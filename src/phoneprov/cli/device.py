@@ -31,8 +31,9 @@ from phoneprov.store.firmware import FirmwareStore
 from phoneprov.store.inventory import InventoryEntry
 from phoneprov.store.sql import DeviceRecord, SqlStore
 
-app = typer.Typer(help="The inventory: phones, their model, group, label and SIP lines.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The inventory: phones, their model, group, label and SIP lines.", no_args_is_help=True
+)
 PROGRESS_FROM = 1000  # rows; smaller files import without a progress bar
 
 
@@ -64,17 +65,22 @@ def add(
     group: str | None = typer.Option(None, help="Group (template layer, firmware rollout)."),
     label: str | None = typer.Option(None, help="Label shown on line 1, e.g. 'Front desk'."),
     line: list[str] = typer.Option(
-        [], "--line", help="N:ext=1001,user=1001,password=...,server=pbx.example.com (repeat)."),
+        [], "--line", help="N:ext=1001,user=1001,password=...,server=pbx.example.com (repeat)."
+    ),
 ) -> None:
     """Add a phone to the inventory, or change the fields given for one already in it."""
     store, inventory, _ = _open(site)
     try:
-        entry = inventory.add(MacAddress.parse(mac), model=model, site=site_name, group=group,
-                              label=label, lines=line)
+        entry = inventory.add(
+            MacAddress.parse(mac), model=model, site=site_name, group=group, label=label, lines=line
+        )
     finally:
         store.close()
-    console.print(f"{entry.mac}: {entry.model or 'model unknown'}, group "
-                  f"{entry.group or '-'}, {len(entry.lines)} line(s)", highlight=False)
+    console.print(
+        f"{entry.mac}: {entry.model or 'model unknown'}, group "
+        f"{entry.group or '-'}, {len(entry.lines)} line(s)",
+        highlight=False,
+    )
 
 
 def _report(problems: list[Problem]) -> None:
@@ -87,11 +93,18 @@ def _report(problems: list[Problem]) -> None:
 @app.command("import")
 @handle_errors
 def import_(
-    file: Path = typer.Argument(..., help="CSV with a header: mac, model, site, group, label, "
-                                "line1_ext, line1_user, line1_password, line1_server, ..."),
+    file: Path = typer.Argument(
+        ...,
+        help="CSV with a header: mac, model, site, group, label, "
+        "line1_ext, line1_user, line1_password, line1_server, ...",
+    ),
     site: Path | None = SiteOption,
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows even if "
-                                  "some are bad (default: import nothing when any row is bad)."),
+    skip_bad: bool = typer.Option(
+        False,
+        "--skip-bad",
+        help="Import the good rows even if "
+        "some are bad (default: import nothing when any row is bad).",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the file, store nothing."),
 ) -> None:
     """Import phones from CSV; existing phones are updated in place."""
@@ -102,19 +115,28 @@ def import_(
         with file.open(newline="", encoding="utf-8-sig") as stream:
             total = sum(1 for _ in stream) - 1
             stream.seek(0)
-            with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(),
-                          console=err_console, disable=total < PROGRESS_FROM,
-                          transient=True) as progress:
+            with Progress(
+                TextColumn("checking"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=err_console,
+                disable=total < PROGRESS_FROM,
+                transient=True,
+            ) as progress:
                 task = progress.add_task("rows", total=max(total, 1))
-                plan = plan_import(stream, inventory.rows.entries_by_mac,
-                                   lambda done: progress.update(task, completed=done))
+                plan = plan_import(
+                    stream,
+                    inventory.rows.entries_by_mac,
+                    lambda done: progress.update(task, completed=done),
+                )
         if plan.problems:
             _report(plan.problems)
             if not skip_bad:
                 raise InputError(
                     f"{len(plan.bad_rows)} of {plan.rows} rows in {file} are bad; nothing "
-                    "was imported", "Fix the rows listed above, or pass --skip-bad to import "
-                    "the good ones.")
+                    "was imported",
+                    "Fix the rows listed above, or pass --skip-bad to import the good ones.",
+                )
         if dry_run:
             console.print(f"{len(plan.entries)} rows would be imported (dry run)")
             return
@@ -122,8 +144,10 @@ def import_(
     finally:
         store.close()
     skipped = f", {len(plan.bad_rows)} bad rows skipped" if plan.problems else ""
-    console.print(f"imported {len(plan.entries)} phones: {count.created} new, "
-                  f"{count.updated} updated{skipped}")
+    console.print(
+        f"imported {len(plan.entries)} phones: {count.created} new, "
+        f"{count.updated} updated{skipped}"
+    )
 
 
 @app.command("export")
@@ -131,8 +155,11 @@ def import_(
 def export(
     site: Path | None = SiteOption,
     output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
-    with_passwords: bool = typer.Option(False, "--with-passwords", help="Include SIP passwords "
-                                        "(without: re-import keeps the stored ones)."),
+    with_passwords: bool = typer.Option(
+        False,
+        "--with-passwords",
+        help="Include SIP passwords (without: re-import keeps the stored ones).",
+    ),
 ) -> None:
     """Write the inventory as CSV, in the form `device import` reads."""
     store, inventory, _ = _open(site)
@@ -149,11 +176,18 @@ def export(
 
 
 def _row(record: DeviceRecord, entry: InventoryEntry) -> dict[str, object]:
-    return {"mac": record.mac.value, "status": record.status.value,
-            "model": entry.model or record.model, "group": entry.group, "site": entry.site,
-            "label": entry.label, "lines": len(entry.lines), "firmware": record.firmware,
-            "last_seen": _when(record.last_seen) if record.last_seen else "",
-            "flags": list(record.flags)}
+    return {
+        "mac": record.mac.value,
+        "status": record.status.value,
+        "model": entry.model or record.model,
+        "group": entry.group,
+        "site": entry.site,
+        "label": entry.label,
+        "lines": len(entry.lines),
+        "firmware": record.firmware,
+        "last_seen": _when(record.last_seen) if record.last_seen else "",
+        "flags": list(record.flags),
+    }
 
 
 @app.command("list")
@@ -177,19 +211,33 @@ def list_(
     if format is ListFormat.csv:
         write_csv([entry for _, entry in rows], sys.stdout, passwords=False)
         return
-    table = Table("mac", "status", "model", "group", "site", "label", "lines", "firmware",
-                  "last seen", "flags")
+    table = Table(
+        "mac",
+        "status",
+        "model",
+        "group",
+        "site",
+        "label",
+        "lines",
+        "firmware",
+        "last seen",
+        "flags",
+    )
     for record, entry in rows:
         r = _row(record, entry)
-        table.add_row(*(escape(", ".join(v) if isinstance(v, list) else str(v))
-                        for v in r.values()))
+        table.add_row(
+            *(escape(", ".join(v) if isinstance(v, list) else str(v)) for v in r.values())
+        )
     console.print(table)
 
 
 @app.command("show")
 @handle_errors
-def show(mac: str, site: Path | None = SiteOption,
-         format: ListFormat = typer.Option(ListFormat.table, "--format")) -> None:
+def show(
+    mac: str,
+    site: Path | None = SiteOption,
+    format: ListFormat = typer.Option(ListFormat.table, "--format"),
+) -> None:
     """Everything known about one phone, and the settings its user changed on it."""
     store, inventory, boot = _open(site)
     try:
@@ -206,31 +254,64 @@ def show(mac: str, site: Path | None = SiteOption,
                 overrides[name] = path.read_text(encoding="utf-8", errors="replace")
                 break
     info = _row(record, entry)
-    info.update(first_seen=_when(record.first_seen), ip=record.ip, protocol=record.protocol,
-                stage=record.stage, cert_kind=record.cert_kind, user_agent=record.user_agent,
-                requests=record.requests,
-                lines=[{"line": ln.index, "ext": ln.ext, "user": ln.user, "server": ln.server,
-                        "password": "set" if ln.password else ""} for ln in entry.lines],
-                firmware_fetches={"version": fetched[0], "count": fetched[1]} if fetched else {},
-                overrides=overrides)
+    info.update(
+        first_seen=_when(record.first_seen),
+        ip=record.ip,
+        protocol=record.protocol,
+        stage=record.stage,
+        cert_kind=record.cert_kind,
+        user_agent=record.user_agent,
+        requests=record.requests,
+        lines=[
+            {
+                "line": ln.index,
+                "ext": ln.ext,
+                "user": ln.user,
+                "server": ln.server,
+                "password": "set" if ln.password else "",
+            }
+            for ln in entry.lines
+        ],
+        firmware_fetches={"version": fetched[0], "count": fetched[1]} if fetched else {},
+        overrides=overrides,
+    )
     if format is not ListFormat.table:
         print_json(info)
         return
-    for key in ("mac", "status", "model", "group", "site", "label", "firmware", "ip",
-                "protocol", "stage", "cert_kind", "first_seen", "last_seen", "requests",
-                "user_agent"):
+    for key in (
+        "mac",
+        "status",
+        "model",
+        "group",
+        "site",
+        "label",
+        "firmware",
+        "ip",
+        "protocol",
+        "stage",
+        "cert_kind",
+        "first_seen",
+        "last_seen",
+        "requests",
+        "user_agent",
+    ):
         console.print(f"{key:>11}: {escape(str(info[key]))}", highlight=False)
     if LOOP_FLAG in record.flags and fetched:
-        console.print(f"[bold red]{'flags':>11}: firmware loop[/]: fetched {fetched[0]} "
-                      f"{fetched[1]} times, still reports {record.firmware or 'nothing'}. "
-                      "Another update source (e.g. a Skype for Business device update server) "
-                      "is installing a different version.", highlight=False)
+        console.print(
+            f"[bold red]{'flags':>11}: firmware loop[/]: fetched {fetched[0]} "
+            f"{fetched[1]} times, still reports {record.firmware or 'nothing'}. "
+            "Another update source (e.g. a Skype for Business device update server) "
+            "is installing a different version.",
+            highlight=False,
+        )
     elif record.flags:
         console.print(f"{'flags':>11}: {', '.join(record.flags)}", highlight=False)
     for ln in entry.lines:
-        console.print(f"{'line ' + str(ln.index):>11}: ext {ln.ext}, user {ln.user}, server "
-                      f"{ln.server or '-'}, password {'set' if ln.password else 'none'}",
-                      highlight=False)
+        console.print(
+            f"{'line ' + str(ln.index):>11}: ext {ln.ext}, user {ln.user}, server "
+            f"{ln.server or '-'}, password {'set' if ln.password else 'none'}",
+            highlight=False,
+        )
     for name, text in overrides.items():
         console.print(f"\n[bold]{name}[/] (changed on the phone):")
         console.print(escape(text), highlight=False, soft_wrap=True)
@@ -257,5 +338,6 @@ def approve(mac: str, site: Path | None = SiteOption) -> None:
         before = inventory.approve(MacAddress.parse(mac))
     finally:
         store.close()
-    console.print(f"{MacAddress.parse(mac)}: {before.value} -> known (takes effect within "
-                  "5 seconds)")
+    console.print(
+        f"{MacAddress.parse(mac)}: {before.value} -> known (takes effect within 5 seconds)"
+    )

@@ -15,8 +15,9 @@ from phoneprov.store.firmware import FirmwareStore
 from phoneprov.store.inventory import InventoryStore
 from phoneprov.store.sql import SqlStore
 
-app = typer.Typer(help="Firmware images per model and group (staged rollouts).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Firmware images per model and group (staged rollouts).", no_args_is_help=True
+)
 
 
 def _split(value: str) -> list[str]:
@@ -26,8 +27,9 @@ def _split(value: str) -> list[str]:
 def _catalog(site: Path | None) -> tuple[SqlStore, FirmwareCatalog]:
     settings = load_settings(site_path(site))
     store = SqlStore(settings.database_url)
-    return store, FirmwareCatalog(settings.site_dir / "firmware", FirmwareStore(store.engine),
-                                  InventoryStore(store.engine))
+    return store, FirmwareCatalog(
+        settings.site_dir / "firmware", FirmwareStore(store.engine), InventoryStore(store.engine)
+    )
 
 
 @app.command("add")
@@ -46,16 +48,20 @@ def add(
     finally:
         store.close()
     name = f"{record.part}.sip.ld" if record.part else "sip.ld"
-    console.print(f"{name} {record.version}: {record.size} bytes, sha256 {record.sha256}"
-                  f"{'' if new else ' (same bytes already stored)'}", highlight=False)
+    console.print(
+        f"{name} {record.version}: {record.size} bytes, sha256 {record.sha256}"
+        f"{'' if new else ' (same bytes already stored)'}",
+        highlight=False,
+    )
 
 
 @app.command("assign")
 @handle_errors
 def assign(
     version: str = typer.Option(..., help="A version in the catalog."),
-    models: str = typer.Option("", help="Models to move to it (default: the models its "
-                               "images name)."),
+    models: str = typer.Option(
+        "", help="Models to move to it (default: the models its images name)."
+    ),
     group: str = typer.Option("", help="Move only this group's phones (staged rollout)."),
     site: Path | None = SiteOption,
 ) -> None:
@@ -65,8 +71,10 @@ def assign(
         targets = catalog.assign(version, models=_split(models), group=check_name(group, "group"))
     finally:
         store.close()
-    console.print(f"{version} assigned to {', '.join(targets)}; phones pick it up at their "
-                  "next boot or poll", highlight=False)
+    console.print(
+        f"{version} assigned to {', '.join(targets)}; phones pick it up at their next boot or poll",
+        highlight=False,
+    )
 
 
 @app.command("list")
@@ -80,15 +88,34 @@ def list_(site: Path | None = SiteOption, json: bool = typer.Option(False, "--js
     finally:
         store.close()
     if json:
-        print_json({"images": [{"version": i.version, "part": i.part, "models": list(i.models),
-                                "sha256": i.sha256, "size": i.size} for i in images],
-                    "assignments": [{"scope": a.scope, "target": a.target,
-                                     "version": a.version} for a in assignments]})
+        print_json(
+            {
+                "images": [
+                    {
+                        "version": i.version,
+                        "part": i.part,
+                        "models": list(i.models),
+                        "sha256": i.sha256,
+                        "size": i.size,
+                    }
+                    for i in images
+                ],
+                "assignments": [
+                    {"scope": a.scope, "target": a.target, "version": a.version}
+                    for a in assignments
+                ],
+            }
+        )
         return
     table = Table("version", "file", "models", "size", "sha256")
     for i in images:
-        table.add_row(i.version, f"{i.part}.sip.ld" if i.part else "sip.ld",
-                      ", ".join(i.models) or "any", str(i.size), i.sha256[:16])
+        table.add_row(
+            i.version,
+            f"{i.part}.sip.ld" if i.part else "sip.ld",
+            ", ".join(i.models) or "any",
+            str(i.size),
+            i.sha256[:16],
+        )
     console.print(table)
     assigned = Table("scope", "target", "version")
     for a in assignments:

@@ -68,9 +68,7 @@ def find_model(text: str) -> PhoneModel:
     if model is not None:
         return model
     prefix = re.match(r"[a-z]+", key)
-    similar = sorted(
-        m.token for k, m in MODELS.items() if prefix and k.startswith(prefix.group(0))
-    )
+    similar = sorted(m.token for k, m in MODELS.items() if prefix and k.startswith(prefix.group(0)))
     raise InputError(
         f"{text!r} is not a phone model phoneprov knows",
         "Known models: "

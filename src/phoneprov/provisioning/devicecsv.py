@@ -81,9 +81,17 @@ def read_rows(stream: TextIO) -> tuple[list[str], list[_Row], list[Problem]]:
             problems.append(Problem(1, name, name, "column appears twice"))
         seen.add(name)
         if name not in DEVICE_COLUMNS and not _LINE_COLUMN.match(name):
-            problems.append(Problem(1, name, name, "unknown column; known: "
-                                    + ", ".join(DEVICE_COLUMNS) + ", line<N>_"
-                                    + "|".join(LINE_FIELDS)))
+            problems.append(
+                Problem(
+                    1,
+                    name,
+                    name,
+                    "unknown column; known: "
+                    + ", ".join(DEVICE_COLUMNS)
+                    + ", line<N>_"
+                    + "|".join(LINE_FIELDS),
+                )
+            )
     if "mac" not in seen:
         problems.append(Problem(1, "mac", "", "the header has no mac column"))
     rows: list[_Row] = []
@@ -94,8 +102,14 @@ def read_rows(stream: TextIO) -> tuple[list[str], list[_Row], list[Problem]]:
             if not any(cell.strip() for cell in fields):
                 continue
             if len(fields) != len(header):
-                problems.append(Problem(number, "", "", f"row has {len(fields)} fields; the "
-                                        f"header has {len(header)}"))
+                problems.append(
+                    Problem(
+                        number,
+                        "",
+                        "",
+                        f"row has {len(fields)} fields; the header has {len(header)}",
+                    )
+                )
                 continue
             rows.append(_Row(number, dict(zip(header, fields, strict=True))))
     except csv.Error as error:
@@ -108,8 +122,11 @@ def _line_numbers(header: Sequence[str]) -> list[int]:
     return sorted(found)
 
 
-def plan_import(stream: TextIO, existing: Callable[[list[MacAddress]], dict[str, InventoryEntry]],
-                progress: Callable[[int], None] | None = None) -> ImportPlan:
+def plan_import(
+    stream: TextIO,
+    existing: Callable[[list[MacAddress]], dict[str, InventoryEntry]],
+    progress: Callable[[int], None] | None = None,
+) -> ImportPlan:
     """Check every row of the CSV in ``stream`` and build the entries to store.
 
     ``existing`` returns the current entries of the given MACs (absent columns keep
@@ -127,11 +144,13 @@ def plan_import(stream: TextIO, existing: Callable[[list[MacAddress]], dict[str,
             plan.problems.append(Problem(row.number, "mac", text, str(error)))
             continue
         if mac.is_wildcard:
-            plan.problems.append(Problem(row.number, "mac", text, "000000000000 names the "
-                                         "master file, not a phone"))
+            plan.problems.append(
+                Problem(row.number, "mac", text, "000000000000 names the master file, not a phone")
+            )
         elif mac.value in first_row:
-            plan.problems.append(Problem(row.number, "mac", text,
-                                         f"same MAC as row {first_row[mac.value]}"))
+            plan.problems.append(
+                Problem(row.number, "mac", text, f"same MAC as row {first_row[mac.value]}")
+            )
         else:
             first_row[mac.value] = row.number
             macs[row.number] = mac
@@ -140,8 +159,9 @@ def plan_import(stream: TextIO, existing: Callable[[list[MacAddress]], dict[str,
     for done, row in enumerate(rows, start=1):
         mac_or_none = macs.get(row.number)
         if mac_or_none is not None:
-            entry = _entry(row, mac_or_none, current.get(mac_or_none.value), line_numbers,
-                           plan.problems)
+            entry = _entry(
+                row, mac_or_none, current.get(mac_or_none.value), line_numbers, plan.problems
+            )
             if entry is not None:
                 plan.entries.append(entry)
         if progress is not None and (done % 250 == 0 or done == len(rows)):
@@ -150,8 +170,13 @@ def plan_import(stream: TextIO, existing: Callable[[list[MacAddress]], dict[str,
     return plan
 
 
-def _entry(row: _Row, mac: MacAddress, old: InventoryEntry | None, line_numbers: list[int],
-           problems: list[Problem]) -> InventoryEntry | None:
+def _entry(
+    row: _Row,
+    mac: MacAddress,
+    old: InventoryEntry | None,
+    line_numbers: list[int],
+    problems: list[Problem],
+) -> InventoryEntry | None:
     old = old or InventoryEntry(mac)
     values = row.values
     before = len(problems)
@@ -173,8 +198,9 @@ def _entry(row: _Row, mac: MacAddress, old: InventoryEntry | None, line_numbers:
     lines = {line.index: line for line in old.lines}
     limit = line_limit(model) if len(problems) == before else 0
     for n in line_numbers:
-        given = {f"line{n}_{f}": values[f"line{n}_{f}"] for f in LINE_FIELDS
-                 if f"line{n}_{f}" in values}
+        given = {
+            f"line{n}_{f}": values[f"line{n}_{f}"] for f in LINE_FIELDS if f"line{n}_{f}" in values
+        }
         previous = lines.get(n)
         if not any(v.strip() for v in given.values()):
             if given:
@@ -182,8 +208,14 @@ def _entry(row: _Row, mac: MacAddress, old: InventoryEntry | None, line_numbers:
             continue
         if limit and n > limit:
             column = f"line{n}_ext"
-            problems.append(Problem(row.number, column, values.get(column, ""),
-                                    f"{model or 'a phone'} has {limit} line(s)"))
+            problems.append(
+                Problem(
+                    row.number,
+                    column,
+                    values.get(column, ""),
+                    f"{model or 'a phone'} has {limit} line(s)",
+                )
+            )
             continue
         fields: dict[str, str] = {}
         for f in LINE_FIELDS:
@@ -199,11 +231,13 @@ def _entry(row: _Row, mac: MacAddress, old: InventoryEntry | None, line_numbers:
         if len(fields) != len(LINE_FIELDS):
             continue
         if not fields["ext"]:
-            problems.append(Problem(row.number, f"line{n}_ext", "",
-                                    f"line {n} has values but no ext"))
+            problems.append(
+                Problem(row.number, f"line{n}_ext", "", f"line {n} has values but no ext")
+            )
             continue
-        lines[n] = Line(n, fields["ext"], fields["user"] or fields["ext"], fields["password"],
-                        fields["server"])
+        lines[n] = Line(
+            n, fields["ext"], fields["user"] or fields["ext"], fields["password"], fields["server"]
+        )
     if len(problems) != before:
         return None
     return InventoryEntry(mac, model, site, group, label, tuple(lines[i] for i in sorted(lines)))

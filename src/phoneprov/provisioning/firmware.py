@@ -51,15 +51,19 @@ class FirmwareFile:
 
 def check_version(text: str) -> str:
     if not _VERSION_RE.fullmatch(text) or len(text) > 32:
-        raise InputError(f"version {text!r} is not a firmware version",
-                         "Write it as the phone reports it, e.g. 5.9.8.5760.")
+        raise InputError(
+            f"version {text!r} is not a firmware version",
+            "Write it as the phone reports it, e.g. 5.9.8.5760.",
+        )
     return text
 
 
 def check_part(text: str) -> str:
     if text and not _PART_RE.fullmatch(text):
-        raise InputError(f"part number {text!r} is not in the form 3111-46162-001",
-                         "Use the part number on the phone's label (NNNN-NNNNN-NNN).")
+        raise InputError(
+            f"part number {text!r} is not in the form 3111-46162-001",
+            "Use the part number on the phone's label (NNNN-NNNNN-NNN).",
+        )
     return text
 
 
@@ -74,8 +78,9 @@ class FirmwareCatalog:
     def blob(self, sha256: str) -> Path:
         return self.blob_dir / f"{sha256}.ld"
 
-    def add(self, source: Path, version: str, *, models: Sequence[str] = (),
-            part: str = "") -> tuple[ImageRecord, bool]:
+    def add(
+        self, source: Path, version: str, *, models: Sequence[str] = (), part: str = ""
+    ) -> tuple[ImageRecord, bool]:
         """Store ``source`` under its sha256 and record it for (version, part).
 
         Returns the record and whether the bytes were new (False: deduplicated).
@@ -104,13 +109,19 @@ class FirmwareCatalog:
         finally:
             if os.path.exists(temp_name):
                 os.unlink(temp_name)
-        record = ImageRecord(version, part, tokens, digest.hexdigest(), target.stat().st_size,
-                             source.name, time.time())
+        record = ImageRecord(
+            version,
+            part,
+            tokens,
+            digest.hexdigest(),
+            target.stat().st_size,
+            source.name,
+            time.time(),
+        )
         self.rows.put_image(record)
         return record, is_new
 
-    def assign(self, version: str, *, models: Sequence[str] = (),
-               group: str = "") -> list[str]:
+    def assign(self, version: str, *, models: Sequence[str] = (), group: str = "") -> list[str]:
         """Assign ``version`` to a group, or to models (all models it has images for).
 
         Returns the targets assigned. Raises InputError when the version is not in
@@ -118,24 +129,29 @@ class FirmwareCatalog:
         """
         images = self.rows.images(version)
         if not images:
-            raise InputError(f"version {version} is not in the firmware catalog",
-                             "Add it first: phoneprov firmware add FILE --version "
-                             f"{version} --models ...")
+            raise InputError(
+                f"version {version} is not in the firmware catalog",
+                f"Add it first: phoneprov firmware add FILE --version {version} --models ...",
+            )
         if group:
             self.rows.assign("group", group, version)
             return [f"group {group}"]
-        tokens = sorted({find_model(m).token for m in models} or
-                        {m for image in images for m in image.models})
+        tokens = sorted(
+            {find_model(m).token for m in models} or {m for image in images for m in image.models}
+        )
         if not tokens:
-            raise InputError(f"the images of {version} name no models",
-                             "Say which models run it: --models VVX410,VVX500.")
+            raise InputError(
+                f"the images of {version} name no models",
+                "Say which models run it: --models VVX410,VVX500.",
+            )
         for token in tokens:
             self.rows.assign("model", token, version)
         return [f"model {t}" for t in tokens]
 
     def _usable(self, version: str, model: str) -> list[ImageRecord]:
-        return [i for i in self.rows.images(version)
-                if not model or not i.models or model in i.models]
+        return [
+            i for i in self.rows.images(version) if not model or not i.models or model in i.models
+        ]
 
     def version_for(self, model: str, group: str) -> str | None:
         """The version a phone of ``model`` in ``group`` should run (None: none assigned)."""
@@ -201,8 +217,7 @@ class FirmwareCatalog:
                 return version
         return None
 
-    def note_download(self, mac: MacAddress, image: ImageRecord,
-                      now: float | None = None) -> int:
+    def note_download(self, mac: MacAddress, image: ImageRecord, now: float | None = None) -> int:
         """Count a phone's fetch of ``image``, flag a loop; returns the running count.
 
         A phone fetches an image once and then runs it: the Updater compares
@@ -211,7 +226,8 @@ class FirmwareCatalog:
         replacing it. The count, and the flag, start again once the phone has
         gone ``LOOP_WINDOW`` without fetching it.
         """
-        count = self.rows.count_download(mac, image.sha256, image.version,
-                                         time.time() if now is None else now, LOOP_WINDOW)
+        count = self.rows.count_download(
+            mac, image.sha256, image.version, time.time() if now is None else now, LOOP_WINDOW
+        )
         self.inventory.set_flag(mac, LOOP_FLAG, on=count >= LOOP_THRESHOLD)
         return count

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from phoneprov.errors import InputError
 from phoneprov.model import DeviceStatus, MacAddress
@@ -40,8 +40,10 @@ def check_name(value: str, what: str) -> str:
 
 def check_label(value: str) -> str:
     if len(value) > 128 or any(ord(ch) < 0x20 for ch in value):
-        raise InputError(f"label {value[:40]!r} is over 128 characters or has control characters",
-                         "Shorten the label and keep it on one line.")
+        raise InputError(
+            f"label {value[:40]!r} is over 128 characters or has control characters",
+            "Shorten the label and keep it on one line.",
+        )
     return value
 
 
@@ -59,12 +61,16 @@ def check_line_value(field: str, value: str) -> str:
     """Check one line field; raise InputError naming the field and the rule."""
     if field == "password":
         if len(value) > 256 or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-            raise InputError("the password is over 256 characters or has control characters",
-                             "Use printable characters only.")
+            raise InputError(
+                "the password is over 256 characters or has control characters",
+                "Use printable characters only.",
+            )
         return value
-    rules = {"ext": (_EXT_RE, "letters, digits and _ . + * # -"),
-             "user": (_USER_RE, "letters, digits and _ . + * # @ ! ~ -"),
-             "server": (_SERVER_RE, "a host name or address, optionally :port")}
+    rules = {
+        "ext": (_EXT_RE, "letters, digits and _ . + * # -"),
+        "user": (_USER_RE, "letters, digits and _ . + * # @ ! ~ -"),
+        "server": (_SERVER_RE, "a host name or address, optionally :port"),
+    }
     pattern, allowed = rules[field]
     if value and not pattern.fullmatch(value):
         raise InputError(f"{field} {value!r} is not valid", f"A line's {field} takes {allowed}.")
@@ -75,14 +81,19 @@ def make_line(index: int, fields: dict[str, str], model: str) -> Line:
     """Build line ``index`` from its fields; InputError when it cannot be used."""
     limit = line_limit(model)
     if not 1 <= index <= limit:
-        raise InputError(f"line {index} is out of range: {model or 'a phone'} has "
-                         f"{limit} line(s)", f"Use line numbers 1 to {limit}.")
-    values = {f: check_line_value(f, fields.get(f, "").strip() if f != "password"
-                                  else fields.get(f, "")) for f in LINE_FIELDS}
+        raise InputError(
+            f"line {index} is out of range: {model or 'a phone'} has {limit} line(s)",
+            f"Use line numbers 1 to {limit}.",
+        )
+    values = {
+        f: check_line_value(f, fields.get(f, "").strip() if f != "password" else fields.get(f, ""))
+        for f in LINE_FIELDS
+    }
     if not values["ext"]:
         raise InputError(f"line {index} has no ext", "Give the extension (reg.N.address).")
-    return Line(index, values["ext"], values["user"] or values["ext"], values["password"],
-                values["server"])
+    return Line(
+        index, values["ext"], values["user"] or values["ext"], values["password"], values["server"]
+    )
 
 
 def parse_line_spec(spec: str, model: str) -> Line:
@@ -92,17 +103,21 @@ def parse_line_spec(spec: str, model: str) -> Line:
     """
     head, sep, rest = spec.partition(":")
     if not sep or not head.strip().isdigit():
-        raise InputError(f"--line {_mask_spec(spec)!r} does not start with a line number",
-                         "Write it as 1:ext=1001,user=1001,password=...,server=pbx.example.com")
+        raise InputError(
+            f"--line {_mask_spec(spec)!r} does not start with a line number",
+            "Write it as 1:ext=1001,user=1001,password=...,server=pbx.example.com",
+        )
     fields: dict[str, str] = {}
     for part in rest.split(","):
         key, eq, value = part.partition("=")
         key = key.strip().lower()
         if not eq or key not in LINE_FIELDS:
-            raise InputError(f"--line part {key or part!r} is not one of "
-                             f"{', '.join(f + '=' for f in LINE_FIELDS)}",
-                             "Separate fields with commas; a password with a comma needs "
-                             "`phoneprov device import` (CSV).")
+            raise InputError(
+                f"--line part {key or part!r} is not one of "
+                f"{', '.join(f + '=' for f in LINE_FIELDS)}",
+                "Separate fields with commas; a password with a comma needs "
+                "`phoneprov device import` (CSV).",
+            )
         fields[key] = value
     return make_line(int(head), fields, model)
 
@@ -118,15 +133,6 @@ def merge_lines(old: Sequence[Line], new: Sequence[Line]) -> tuple[Line, ...]:
     return tuple(by_index[i] for i in sorted(by_index))
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceView:
-    """Everything ``device show`` tells: the record, the lines and the phone's overrides."""
-
-    record: DeviceRecord
-    entry: InventoryEntry
-    overrides: dict[str, str]  # file name -> content the phone uploaded
-
-
 class Inventory:
     """Device CRUD over the shared store."""
 
@@ -134,14 +140,22 @@ class Inventory:
         self.store = store
         self.rows = InventoryStore(store.engine)
 
-    def add(self, mac: MacAddress, *, model: str | None = None, site: str | None = None,
-            group: str | None = None, label: str | None = None,
-            lines: Sequence[str] = ()) -> InventoryEntry:
+    def add(
+        self,
+        mac: MacAddress,
+        *,
+        model: str | None = None,
+        site: str | None = None,
+        group: str | None = None,
+        label: str | None = None,
+        lines: Sequence[str] = (),
+    ) -> InventoryEntry:
         """Create or update one device; options left None keep their current value."""
         current = self.rows.entry(mac) or InventoryEntry(mac)
         token = check_model(model) if model is not None else current.model
         entry = replace(
-            current, model=token,
+            current,
+            model=token,
             site=check_name(site, "site") if site is not None else current.site,
             group=check_name(group, "group") if group is not None else current.group,
             label=check_label(label) if label is not None else current.label,
@@ -160,12 +174,15 @@ class Inventory:
         record = self.store.get_device(mac)
         entry = self.rows.entry(mac)
         if record is None or entry is None:
-            raise InputError(f"no device {mac} in this site",
-                             "See `phoneprov device list`, or add it with `phoneprov device add`.")
+            raise InputError(
+                f"no device {mac} in this site",
+                "See `phoneprov device list`, or add it with `phoneprov device add`.",
+            )
         return record, entry
 
-    def list(self, *, site: str | None = None, group: str | None = None,
-             pending: bool = False) -> list[tuple[DeviceRecord, InventoryEntry]]:
+    def list(
+        self, *, site: str | None = None, group: str | None = None, pending: bool = False
+    ) -> list[tuple[DeviceRecord, InventoryEntry]]:
         """Records with entries, filtered; ``pending`` lists only quarantined devices."""
         status = DeviceStatus.PENDING if pending else None
         entries = self.rows.entries(site=site, group=group, status=status)
@@ -183,11 +200,16 @@ class Inventory:
         """
         record = self.store.get_device(mac)
         if record is None:
-            raise InputError(f"no device {mac} has asked for files yet",
-                             "Add it to the inventory with `phoneprov device add` instead.")
+            raise InputError(
+                f"no device {mac} has asked for files yet",
+                "Add it to the inventory with `phoneprov device add` instead.",
+            )
         if record.status is DeviceStatus.BLOCKED:
-            raise InputError(f"{mac} is blocked", "A blocked device stays blocked; remove the "
-                             "block first (revoke or `phoneprov device remove`).")
+            raise InputError(
+                f"{mac} is blocked",
+                "A blocked device stays blocked; remove the "
+                "block first (revoke or `phoneprov device remove`).",
+            )
         if record.status is not DeviceStatus.KNOWN:
             self.store.set_status(mac, DeviceStatus.KNOWN)
         return record.status

@@ -61,12 +61,21 @@ def layer_chain(site_templates: Path, file: str, mac: str, group: str) -> list[L
     """The layers that exist for ``file`` for this device, most specific first."""
     candidates = []
     if mac:
-        candidates.append(Layer(f"device:{group}:{mac}/{file}",
-                                site_templates / "devices" / mac / file,
-                                f"templates/devices/{mac}/{file}"))
+        candidates.append(
+            Layer(
+                f"device:{group}:{mac}/{file}",
+                site_templates / "devices" / mac / file,
+                f"templates/devices/{mac}/{file}",
+            )
+        )
     if group:
-        candidates.append(Layer(f"group:{group}/{file}", site_templates / "groups" / group / file,
-                                f"templates/groups/{group}/{file}"))
+        candidates.append(
+            Layer(
+                f"group:{group}/{file}",
+                site_templates / "groups" / group / file,
+                f"templates/groups/{group}/{file}",
+            )
+        )
     candidates.append(Layer(f"site/{file}", site_templates / file, f"templates/{file}"))
     candidates.append(Layer(f"builtin/{file}", BUILTIN_DIR / file, f"built-in {file}"))
     return [layer for layer in candidates if layer.path.is_file()]
@@ -108,8 +117,11 @@ class LayeredEnvironment(jinja2.Environment):
         if path is None:
             return None
         mtime = os.stat(path).st_mtime_ns
-        return path.read_text(encoding="utf-8"), str(path), (
-            lambda: path.is_file() and os.stat(path).st_mtime_ns == mtime)
+        return (
+            path.read_text(encoding="utf-8"),
+            str(path),
+            (lambda: path.is_file() and os.stat(path).st_mtime_ns == mtime),
+        )
 
     def join_path(self, template: str, parent: str) -> str:
         if template != BASE:
@@ -149,8 +161,9 @@ def _template_line(error: BaseException, shown: Mapping[str, str]) -> tuple[str,
     return "", None
 
 
-def render_layered(env: LayeredEnvironment, file: str, mac: str, group: str,
-                   context: Mapping[str, object]) -> tuple[bytes, Layer]:
+def render_layered(
+    env: LayeredEnvironment, file: str, mac: str, group: str, context: Mapping[str, object]
+) -> tuple[bytes, Layer]:
     """Render ``file`` for a device from its most specific layer; check the result.
 
     Returns the bytes and the layer used. Raises RenderError naming the template
@@ -160,18 +173,22 @@ def render_layered(env: LayeredEnvironment, file: str, mac: str, group: str,
     if not chain:
         raise RenderError("no template", template=file, line=None)
     top = chain[0]
-    shown = {str(layer.path): layer.shown for layer in layer_chain(
-        env.site_templates, file, mac, group)}
+    shown = {
+        str(layer.path): layer.shown for layer in layer_chain(env.site_templates, file, mac, group)
+    }
     try:
         text = env.get_template(top.name).render(context)
     except jinja2.TemplateSyntaxError as error:
-        raise RenderError(error.message or "syntax error",
-                          template=shown.get(error.filename or "", top.shown),
-                          line=error.lineno) from None
+        raise RenderError(
+            error.message or "syntax error",
+            template=shown.get(error.filename or "", top.shown),
+            line=error.lineno,
+        ) from None
     except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as error:
         where, line = _template_line(error, shown)
-        raise RenderError(f"{error.__class__.__name__}: {error}", template=where or top.shown,
-                          line=line) from None
+        raise RenderError(
+            f"{error.__class__.__name__}: {error}", template=where or top.shown, line=line
+        ) from None
     body = text.encode("utf-8")
     check_xml(body, top.shown)
     return body, top
@@ -183,18 +200,31 @@ def check_xml(body: bytes, template: str) -> ET.Element:
         root = ET.fromstring(body)
     except ET.ParseError as error:
         line, _column = error.position
-        raise RenderError(f"the rendered file is not well-formed XML: {error} (of the output)",
-                          template=template, line=line) from None
+        raise RenderError(
+            f"the rendered file is not well-formed XML: {error} (of the output)",
+            template=template,
+            line=line,
+        ) from None
     attributes: dict[str, str] = {}
     for element in root.iter():
         attributes.update(element.attrib)
-    device = [n for n in attributes
-              if n.startswith("device.") and not n.endswith(".set") and n != "device.set"]
+    device = [
+        n
+        for n in attributes
+        if n.startswith("device.") and not n.endswith(".set") and n != "device.set"
+    ]
     missing = [n for n in device if f"{n}.set" not in attributes]
     if missing:
-        raise RenderError(f"{', '.join(sorted(missing)[:5])} without its .set twin: the phone "
-                          "ignores such device.* parameters", template=template, line=None)
+        raise RenderError(
+            f"{', '.join(sorted(missing)[:5])} without its .set twin: the phone "
+            "ignores such device.* parameters",
+            template=template,
+            line=None,
+        )
     if device and attributes.get("device.set") != "1":
-        raise RenderError('device.* parameters without device.set="1": the phone ignores them',
-                          template=template, line=None)
+        raise RenderError(
+            'device.* parameters without device.set="1": the phone ignores them',
+            template=template,
+            line=None,
+        )
     return root

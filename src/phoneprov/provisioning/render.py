@@ -28,8 +28,11 @@ SITE_FILE = "site.cfg"
 DEVICE_SUFFIX = "-phone-secrets.cfg"
 DEVICE_FILE_PATTERN = f"[PHONE_MAC_ADDRESS]{DEVICE_SUFFIX}"
 DEVICE_TEMPLATE = "phone-secrets.cfg.j2"
-TEMPLATES = {MASTER_FILE: "master.cfg.j2", BOOTSTRAP_FILE: "initial.cfg.j2",
-             SITE_FILE: "site.cfg.j2"}
+TEMPLATES = {
+    MASTER_FILE: "master.cfg.j2",
+    BOOTSTRAP_FILE: "initial.cfg.j2",
+    SITE_FILE: "site.cfg.j2",
+}
 MASK = "********"
 POLLING = {"enabled": "1", "mode": "rel", "period": "86400", "time": "03:00"}
 
@@ -104,8 +107,9 @@ class SiteRenderer:
         self.store = store
         self.env = LayeredEnvironment(settings.site_dir / "templates")
         self.inventory = InventoryStore(store.engine)
-        self.firmware = FirmwareCatalog(settings.site_dir / "firmware",
-                                        FirmwareStore(store.engine), self.inventory)
+        self.firmware = FirmwareCatalog(
+            settings.site_dir / "firmware", FirmwareStore(store.engine), self.inventory
+        )
 
     # what is known
     def facts(self, mac: MacAddress | None, *, masked: bool = False) -> _Facts:
@@ -114,14 +118,22 @@ class SiteRenderer:
             return _Facts(None)
         record = self.store.get_device(mac)
         entry = self.inventory.entry(mac) if record is not None else None
-        facts = _Facts(mac, entry, record.status if record else None,
-                       record.firmware if record else "")
+        facts = _Facts(
+            mac, entry, record.status if record else None, record.firmware if record else ""
+        )
         if entry is not None:
             for line in entry.lines:
                 label = entry.label if line.index == 1 and entry.label else line.ext
-                facts.lines.append(LineVars(line.index, line.ext, line.user,
-                                            MASK if masked and line.password else line.password,
-                                            line.server, label))
+                facts.lines.append(
+                    LineVars(
+                        line.index,
+                        line.ext,
+                        line.user,
+                        MASK if masked and line.password else line.password,
+                        line.server,
+                        label,
+                    )
+                )
         return facts
 
     def device_file_name(self, mac: MacAddress) -> str:
@@ -145,15 +157,19 @@ class SiteRenderer:
         return {
             "mac": facts.mac.value if facts.mac else "",
             "device": DeviceVars(
-                mac=facts.mac.value if facts.mac else "", model=model,
+                mac=facts.mac.value if facts.mac else "",
+                model=model,
                 family=known.family.value if known else "",
-                label=entry.label if entry else "", group=facts.group,
+                label=entry.label if entry else "",
+                group=facts.group,
                 site=entry.site if entry else "",
                 status=facts.status.value if facts.status else "",
-                firmware=facts.reported_firmware),
+                firmware=facts.reported_firmware,
+            ),
             "lines": facts.lines,
-            "site": SiteVars(settings.name, settings.primary_fqdn, settings.http_url(),
-                             settings.https_url()),
+            "site": SiteVars(
+                settings.name, settings.primary_fqdn, settings.http_url(), settings.https_url()
+            ),
             "ca_pem": self._ca_pem(),
             "polling": POLLING,
             "folders": {kind.value: name for kind, name in settings.policy.folders.items()},
@@ -167,12 +183,16 @@ class SiteRenderer:
     def _ca_pem(self) -> str:
         path = self.settings.pki_dir / "ca.pem"
         if not path.is_file():
-            raise RenderError(f"the site's root CA {path} is missing; initial.cfg must carry "
-                              "it", template="initial.cfg.j2", line=None)
+            raise RenderError(
+                f"the site's root CA {path} is missing; initial.cfg must carry it",
+                template="initial.cfg.j2",
+                line=None,
+            )
         return path.read_text().strip()
 
-    def render(self, name: str, mac: MacAddress | None, *, public: bool = False,
-               masked: bool = False) -> tuple[bytes, Layer]:
+    def render(
+        self, name: str, mac: MacAddress | None, *, public: bool = False, masked: bool = False
+    ) -> tuple[bytes, Layer]:
         """Render file ``name`` as device ``mac`` would get it; raise RenderError.
 
         ``name`` is a file phoneprov renders (see ``template_for``); other names
@@ -181,24 +201,36 @@ class SiteRenderer:
         facts = self.facts(mac, masked=masked)
         template = self.template_for(name, facts)
         if template is None:
-            raise RenderError(f"phoneprov does not render {name} for "
-                              f"{mac or 'an unknown device'}", template=name, line=None)
-        return render_layered(self.env, template, facts.mac.value if facts.mac else "",
-                              facts.group, self.context(facts, public=public))
+            raise RenderError(
+                f"phoneprov does not render {name} for {mac or 'an unknown device'}",
+                template=name,
+                line=None,
+            )
+        return render_layered(
+            self.env,
+            template,
+            facts.mac.value if facts.mac else "",
+            facts.group,
+            self.context(facts, public=public),
+        )
 
     def template_for(self, name: str, facts: _Facts) -> str | None:
         """The template behind a boot-directory file name, for this device; None if none."""
         lowered = name.lower()
         if lowered in TEMPLATES:
             return TEMPLATES[lowered]
-        if (facts.mac is not None and facts.in_inventory
-                and lowered == self.device_file_name(facts.mac)):
+        if (
+            facts.mac is not None
+            and facts.in_inventory
+            and lowered == self.device_file_name(facts.mac)
+        ):
             return DEVICE_TEMPLATE
         return None
 
     # serving
-    def serve(self, resource: Resource, *, mac: MacAddress | None, model: str,
-              public: bool) -> Rendered | None:
+    def serve(
+        self, resource: Resource, *, mac: MacAddress | None, model: str, public: bool
+    ) -> Rendered | None:
         """The rendered file or firmware image for an allowed read; None if not ours.
 
         ``mac`` is the requester (certificate, account, User-Agent or recent IP);
@@ -213,17 +245,25 @@ class SiteRenderer:
             if found is None:
                 return None
             return Rendered(resource.name, "", body=found.body, path=found.path, firmware=found)
-        if resource.folder or kind not in (ResourceKind.MASTER, ResourceKind.BOOTSTRAP,
-                                           ResourceKind.SHARED, ResourceKind.DEVICE_FILE):
+        if resource.folder or kind not in (
+            ResourceKind.MASTER,
+            ResourceKind.BOOTSTRAP,
+            ResourceKind.SHARED,
+            ResourceKind.DEVICE_FILE,
+        ):
             return None
         owner = resource.owner if kind is ResourceKind.DEVICE_FILE else mac
         facts = self.facts(owner)
         template = self.template_for(resource.name, facts)
         if template is None:
             return None
-        body, layer = render_layered(self.env, template,
-                                     facts.mac.value if facts.mac else "", facts.group,
-                                     self.context(facts, public=public))
+        body, layer = render_layered(
+            self.env,
+            template,
+            facts.mac.value if facts.mac else "",
+            facts.group,
+            self.context(facts, public=public),
+        )
         return Rendered(resource.name, layer.shown, body=body)
 
     def count_download(self, mac: MacAddress, served: Rendered) -> int:

@@ -36,9 +36,15 @@ class Assignment:
 
 def _image(row: sa.Row[tuple[object, ...]]) -> ImageRecord:
     m = row._mapping
-    return ImageRecord(str(m["version"]), str(m["part"]),
-                       tuple(x for x in str(m["models"]).split(",") if x), str(m["sha256"]),
-                       int(str(m["size"])), str(m["filename"]), float(str(m["added"])))
+    return ImageRecord(
+        str(m["version"]),
+        str(m["part"]),
+        tuple(x for x in str(m["models"]).split(",") if x),
+        str(m["sha256"]),
+        int(str(m["size"])),
+        str(m["filename"]),
+        float(str(m["added"])),
+    )
 
 
 class FirmwareStore:
@@ -56,10 +62,17 @@ class FirmwareStore:
         key = (table.c.version == image.version) & (table.c.part == image.part)
         with self.engine.begin() as conn:
             replaced = conn.execute(table.delete().where(key)).rowcount
-            conn.execute(table.insert().values(
-                version=image.version, part=image.part, models=",".join(image.models),
-                sha256=image.sha256, size=image.size, filename=image.filename, added=image.added,
-            ))
+            conn.execute(
+                table.insert().values(
+                    version=image.version,
+                    part=image.part,
+                    models=",".join(image.models),
+                    sha256=image.sha256,
+                    size=image.size,
+                    filename=image.filename,
+                    added=image.added,
+                )
+            )
         return bool(replaced)
 
     def images(self, version: str | None = None) -> list[ImageRecord]:
@@ -74,22 +87,31 @@ class FirmwareStore:
     def uses_blob(self, sha256: str) -> bool:
         table = schema.firmware_images
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(table.c.sha256).where(table.c.sha256 == sha256)
-                                ).first() is not None
+            return (
+                conn.execute(sa.select(table.c.sha256).where(table.c.sha256 == sha256)).first()
+                is not None
+            )
 
     def assign(self, scope: str, target: str, version: str) -> None:
         table = schema.firmware_assignments
         with self.engine.begin() as conn:
-            conn.execute(table.delete().where((table.c.scope == scope)
-                                              & (table.c.target == target)))
-            conn.execute(table.insert().values(scope=scope, target=target, version=version,
-                                               assigned=time.time()))
+            conn.execute(
+                table.delete().where((table.c.scope == scope) & (table.c.target == target))
+            )
+            conn.execute(
+                table.insert().values(
+                    scope=scope, target=target, version=version, assigned=time.time()
+                )
+            )
 
     def unassign(self, scope: str, target: str) -> bool:
         table = schema.firmware_assignments
         with self.engine.begin() as conn:
-            return bool(conn.execute(table.delete().where(
-                (table.c.scope == scope) & (table.c.target == target))).rowcount)
+            return bool(
+                conn.execute(
+                    table.delete().where((table.c.scope == scope) & (table.c.target == target))
+                ).rowcount
+            )
 
     def assignments(self) -> list[Assignment]:
         table = schema.firmware_assignments
@@ -97,8 +119,9 @@ class FirmwareStore:
             rows = conn.execute(sa.select(table).order_by(table.c.scope, table.c.target))
             return [Assignment(str(r.scope), str(r.target), str(r.version)) for r in rows]
 
-    def count_download(self, mac: MacAddress, sha256: str, version: str, now: float,
-                       window: float) -> int:
+    def count_download(
+        self, mac: MacAddress, sha256: str, version: str, now: float, window: float
+    ) -> int:
         """Count one download of an image by a phone; returns the running count.
 
         The count starts again when the phone fetches another image or when the
@@ -109,12 +132,16 @@ class FirmwareStore:
             row = conn.execute(sa.select(table).where(table.c.mac == mac.value)).first()
             if row is not None and row.sha256 == sha256 and now - float(row.last) <= window:
                 count = int(row._mapping["count"]) + 1
-                conn.execute(table.update().where(table.c.mac == mac.value)
-                             .values(count=count, last=now))
+                conn.execute(
+                    table.update().where(table.c.mac == mac.value).values(count=count, last=now)
+                )
                 return count
             conn.execute(table.delete().where(table.c.mac == mac.value))
-            conn.execute(table.insert().values(mac=mac.value, sha256=sha256, version=version,
-                                               count=1, first=now, last=now))
+            conn.execute(
+                table.insert().values(
+                    mac=mac.value, sha256=sha256, version=version, count=1, first=now, last=now
+                )
+            )
             return 1
 
     def downloads(self, mac: MacAddress) -> tuple[str, int] | None:

@@ -77,31 +77,58 @@ class InventoryStore:
             new = [e for e in entries if e.mac.value not in existing]
             old = [e for e in entries if e.mac.value in existing]
             if new:
-                conn.execute(devices.insert(), [
-                    {"mac": e.mac.value, "status": DeviceStatus.KNOWN.value, "model": e.model,
-                     "site": e.site, "group_name": e.group, "label": e.label}
-                    for e in new
-                ])
+                conn.execute(
+                    devices.insert(),
+                    [
+                        {
+                            "mac": e.mac.value,
+                            "status": DeviceStatus.KNOWN.value,
+                            "model": e.model,
+                            "site": e.site,
+                            "group_name": e.group,
+                            "label": e.label,
+                        }
+                        for e in new
+                    ],
+                )
             if old:
                 conn.execute(
                     devices.update()
                     .where(devices.c.mac == sa.bindparam("b_mac"))
-                    .values(status=sa.bindparam("b_status"), model=sa.bindparam("b_model"),
-                            site=sa.bindparam("b_site"), group_name=sa.bindparam("b_group"),
-                            label=sa.bindparam("b_label")),
-                    [{"b_mac": e.mac.value, "b_model": e.model, "b_site": e.site,
-                      "b_group": e.group, "b_label": e.label,
-                      "b_status": DeviceStatus.BLOCKED.value
-                      if existing[e.mac.value] == DeviceStatus.BLOCKED.value
-                      else DeviceStatus.KNOWN.value}
-                     for e in old],
+                    .values(
+                        status=sa.bindparam("b_status"),
+                        model=sa.bindparam("b_model"),
+                        site=sa.bindparam("b_site"),
+                        group_name=sa.bindparam("b_group"),
+                        label=sa.bindparam("b_label"),
+                    ),
+                    [
+                        {
+                            "b_mac": e.mac.value,
+                            "b_model": e.model,
+                            "b_site": e.site,
+                            "b_group": e.group,
+                            "b_label": e.label,
+                            "b_status": DeviceStatus.BLOCKED.value
+                            if existing[e.mac.value] == DeviceStatus.BLOCKED.value
+                            else DeviceStatus.KNOWN.value,
+                        }
+                        for e in old
+                    ],
                 )
             for chunk in _chunks([e.mac.value for e in old]):
                 conn.execute(lines.delete().where(lines.c.mac.in_(chunk)))
             line_rows = [
-                {"mac": e.mac.value, "line": ln.index, "ext": ln.ext, "user": ln.user,
-                 "password": ln.password, "server": ln.server}
-                for e in entries for ln in e.lines
+                {
+                    "mac": e.mac.value,
+                    "line": ln.index,
+                    "ext": ln.ext,
+                    "user": ln.user,
+                    "password": ln.password,
+                    "server": ln.server,
+                }
+                for e in entries
+                for ln in e.lines
             ]
             if line_rows:
                 conn.execute(lines.insert(), line_rows)
@@ -129,9 +156,14 @@ class InventoryStore:
                 found[entry.mac.value] = entry
         return found
 
-    def entries(self, *, site: str | None = None, group: str | None = None,
-                status: DeviceStatus | None = None,
-                macs: Sequence[MacAddress] | None = None) -> list[InventoryEntry]:
+    def entries(
+        self,
+        *,
+        site: str | None = None,
+        group: str | None = None,
+        status: DeviceStatus | None = None,
+        macs: Sequence[MacAddress] | None = None,
+    ) -> list[InventoryEntry]:
         """Device records with their lines, ordered by MAC, filtered as asked."""
         devices, table = schema.devices, schema.device_lines
         query = sa.select(devices).order_by(devices.c.mac)
@@ -151,10 +183,17 @@ class InventoryStore:
                 line_query = line_query.where(table.c.mac.in_([m.value for m in macs]))
             for r in conn.execute(line_query):
                 by_mac.setdefault(str(r.mac), []).append(
-                    Line(r.line, r.ext, r.user, r.password, r.server))
+                    Line(r.line, r.ext, r.user, r.password, r.server)
+                )
         return [
-            InventoryEntry(MacAddress(str(r.mac)), str(r.model), str(r.site), str(r.group_name),
-                           str(r.label), tuple(by_mac.get(str(r.mac), ())))
+            InventoryEntry(
+                MacAddress(str(r.mac)),
+                str(r.model),
+                str(r.site),
+                str(r.group_name),
+                str(r.label),
+                tuple(by_mac.get(str(r.mac), ())),
+            )
             for r in rows
         ]
 
@@ -162,8 +201,11 @@ class InventoryStore:
         """Forget a device: its record, lines and firmware download counts."""
         with self.engine.begin() as conn:
             conn.execute(schema.device_lines.delete().where(schema.device_lines.c.mac == mac.value))
-            conn.execute(schema.firmware_downloads.delete()
-                         .where(schema.firmware_downloads.c.mac == mac.value))
+            conn.execute(
+                schema.firmware_downloads.delete().where(
+                    schema.firmware_downloads.c.mac == mac.value
+                )
+            )
             result = conn.execute(schema.devices.delete().where(schema.devices.c.mac == mac.value))
         return bool(result.rowcount)
 
@@ -184,5 +226,8 @@ class InventoryStore:
             flags = [f for f in str(row.flags).split(",") if f and f != flag]
             if on:
                 flags.append(flag)
-            conn.execute(devices.update().where(devices.c.mac == mac.value)
-                         .values(flags=",".join(sorted(flags))))
+            conn.execute(
+                devices.update()
+                .where(devices.c.mac == mac.value)
+                .values(flags=",".join(sorted(flags)))
+            )
