@@ -54,6 +54,7 @@ def run_cli(
 
 def make_site(
     root: Path,
+    /,
     *,
     demo: bool = True,
     fqdns: tuple[str, ...] = ("localhost", "127.0.0.1"),
@@ -76,9 +77,9 @@ def _toml_value(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def edit_settings(site: Path, **sections: dict[str, Any]) -> None:
+def edit_settings(site_dir: Path, /, **sections: dict[str, Any]) -> None:
     """Set keys in phoneprov.toml by rewriting the `key = value` lines of each section."""
-    path = site / "phoneprov.toml"
+    path = site_dir / "phoneprov.toml"
     lines = path.read_text().splitlines()
     for section, values in sections.items():
         for key, value in values.items():
