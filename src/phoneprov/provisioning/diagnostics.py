@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import ftplib
 import ssl
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 
 from phoneprov.config import Settings
 from phoneprov.errors import InputError, PhoneprovError
@@ -300,8 +302,11 @@ def _tftp(host: str, port: int, timeout: float) -> Finding:
 def system_anchors() -> tuple[x509.Certificate, ...]:
     """The public CAs this machine trusts (phones carry a similar built-in list)."""
     context = ssl.create_default_context()
-    return tuple(x509.load_der_x509_certificate(der)
-                 for der in context.get_ca_certs(binary_form=True))
+    with warnings.catch_warnings():
+        # Some distribution bundles hold old roots with negative serials; they still count.
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return tuple(x509.load_der_x509_certificate(der)
+                     for der in context.get_ca_certs(binary_form=True))
 
 
 def check_url(url: str, *, settings: Settings | None, now: datetime,

@@ -84,7 +84,7 @@ def firmware_findings(models: Mapping[str, ModelFirmware], *, managed: bool,
                 f"{model} ({state.phones} phone(s)) has no firmware in the catalog, while "
                 "other models do: these phones keep the software they run",
                 f"Add an image for it: `{FIRMWARE_ADD.replace('MODEL', model)}`, "
-                "then `phoneprov firmware assign V --models " + model + "`."))
+                f"then `phoneprov firmware assign --version V --models {model}`."))
     if not findings:
         shown = ", ".join(f"{m} {s.version or 'boot directory'}" for m, s in sorted(models.items()))
         findings.append(passed(check, f"firmware present for every inventory model: {shown}"))

@@ -153,8 +153,8 @@ def probe_tls(host: str, port: int, *, kind: str, server_name: str,
     states: set[bytes] = set()
     ctx.set_info_callback(lambda conn, _where, _ret: states.add(conn.get_state_string()))
     if client is not None:
-        ctx.use_certificate(crypto.X509.from_cryptography(client[0]))
-        ctx.use_privatekey(crypto.PKey.from_cryptography_key(client[1]))
+        ctx.use_certificate(client[0])
+        ctx.use_privatekey(client[1])
     deadline = time.monotonic() + timeout
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
