@@ -10,6 +10,7 @@ from phoneprov.cli import ca as ca_cmds
 from phoneprov.cli import cert as cert_cmds
 from phoneprov.cli import device as device_cmds
 from phoneprov.cli import dhcp as dhcp_cmds
+from phoneprov.cli import doctor as doctor_cmd
 from phoneprov.cli import firmware as firmware_cmds
 from phoneprov.cli import logs as logs_cmds
 from phoneprov.cli import render as render_cmd
@@ -37,6 +38,7 @@ app.command("render")(render_cmd.render)
 ucupdate_cmds.register(firmware_cmds.app)
 app.command("simulate")(simulate_cmd.simulate)
 app.add_typer(bench_cmds.app, name="bench")
+app.command("doctor")(doctor_cmd.doctor)
 
 
 @app.command("version")
