@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from tests.integration.pgserver import pg_bin, postgres_url
-from tests.serverkit import curl, edit_settings, run_cli, start_server
+from tests.serverkit import curl, run_cli, start_server
 
 from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.protocols.digest import ha1
@@ -108,18 +108,17 @@ def test_ok_accounts_never_store_the_password(pg_url: str) -> None:
         store.close()
 
 
-def test_ok_two_nodes_serve_from_one_database(pg_url: str, site: Path, tmp_path: Path) -> None:
-    edit_settings(site, site={"database": pg_url})
+def test_ok_two_nodes_serve_from_one_database(pg_url: str, tmp_path: Path) -> None:
+    site = tmp_path / "node1"
     run_cli(
-        "account",
-        "set",
-        "PlcmSpIp",
-        "--kind",
-        "bootstrap",
-        "--password",
-        "PlcmSpIp",
+        "init",
         "--site",
         str(site),
+        "--fqdn",
+        "localhost",
+        "--demo",
+        "--database",
+        pg_url,
         check=True,
     )
     second = tmp_path / "node2"

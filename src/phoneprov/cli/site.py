@@ -42,6 +42,11 @@ def init(
     http_user: str = typer.Option("PlcmSpIp", help="Bootstrap digest user (phones' default)."),
     http_password: str = typer.Option("PlcmSpIp", help="Bootstrap digest password."),
     demo: bool = typer.Option(False, "--demo", help="Add a demo phone with a device certificate."),
+    database: str = typer.Option(
+        "",
+        help="Database URL shared by several nodes, e.g. "
+        "postgresql+psycopg://phoneprov@db.example.com/phoneprov (default: SQLite in the site).",
+    ),
     force: bool = typer.Option(
         False,
         "--force",
@@ -57,6 +62,7 @@ def init(
         http_password=http_password,
         demo=demo,
         force=force,
+        database=database,
     )
     settings = report.settings
     console.print(f"[green]site created in {report.site_dir}[/]")
