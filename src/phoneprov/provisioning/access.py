@@ -25,11 +25,14 @@ from phoneprov.protocols.paths import safe_relative
 from phoneprov.protocols.polycom import (
     Resource,
     ResourceKind,
+    UploadKind,
     UserAgent,
+    canonical_name,
     classify,
 )
 from phoneprov.provisioning.audit import Audit
 from phoneprov.provisioning.bootdir import BootDir
+from phoneprov.provisioning.enrolment import handle_csr
 from phoneprov.provisioning.firmware import LOOP_THRESHOLD
 from phoneprov.provisioning.render import Rendered, RenderError, SiteRenderer
 from phoneprov.provisioning.uploads import UploadService, UploadWriter
@@ -37,9 +40,15 @@ from phoneprov.store.sql import Event, Recorder, Sighting, SqlStore
 
 MEMORY_CACHE_LIMIT = 256 * 1024  # small configs are served from memory; firmware is streamed
 STATUS_TTL = 5.0  # seconds a device status is cached (approvals take effect within this)
-_CONTENT_TYPES = {".cfg": "application/xml", ".xml": "application/xml", ".ld": "application/octet-stream",
-                  ".log": "text/plain", ".ver": "text/plain", ".p7b": "application/x-pkcs7-certificates",
-                  ".cer": "application/pkix-cert"}
+_CONTENT_TYPES = {
+    ".cfg": "application/xml",
+    ".xml": "application/xml",
+    ".ld": "application/octet-stream",
+    ".log": "text/plain",
+    ".ver": "text/plain",
+    ".p7b": "application/x-pkcs7-certificates",
+    ".cer": "application/pkix-cert",
+}
 
 
 class Refused(PhoneprovError):
@@ -82,8 +91,14 @@ def content_type_for(name: str) -> str:
 class AccessService:
     """Shared by the HTTP, HTTPS, FTP and TFTP listeners of one process."""
 
-    def __init__(self, settings: Settings, store: SqlStore, recorder: Recorder, audit: Audit,
-                 renderer: SiteRenderer | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: SqlStore,
+        recorder: Recorder,
+        audit: Audit,
+        renderer: SiteRenderer | None = None,
+    ) -> None:
         self.settings = settings
         # Configs and firmware rendered per request from the inventory (no secrets on disk).
         self.renderer = renderer if renderer is not None else SiteRenderer(settings, store)
@@ -91,8 +106,9 @@ class AccessService:
         self.recorder = recorder
         self.audit = audit
         self.boot = BootDir(settings.boot_dir)
-        self.uploads = UploadService(self.boot, settings.site_dir / "versions", settings.uploads,
-                                     settings.policy.folders)
+        self.uploads = UploadService(
+            self.boot, settings.site_dir / "versions", settings.uploads, settings.policy.folders
+        )
         self.rules = PolicyRules(
             folders=settings.policy.folders,
             bootstrap_writes=settings.policy.bootstrap_writes,
@@ -125,16 +141,33 @@ class AccessService:
             self._status[mac.value] = (now, status)
         return status
 
-    def device_principal(self, kind: PrincipalKind, protocol: Protocol, mac: MacAddress,
-                         *, name: str = "", cert_kind: CertKind | None = None) -> Principal:
-        status = DeviceStatus.KNOWN if kind is PrincipalKind.DEVICE_ACCOUNT else (
-            self.device_status(mac)
+    def device_principal(
+        self,
+        kind: PrincipalKind,
+        protocol: Protocol,
+        mac: MacAddress,
+        *,
+        name: str = "",
+        cert_kind: CertKind | None = None,
+    ) -> Principal:
+        status = (
+            DeviceStatus.KNOWN
+            if kind is PrincipalKind.DEVICE_ACCOUNT
+            else (self.device_status(mac))
         )
-        return Principal(kind, protocol, name or mac.value, mac=mac, cert_kind=cert_kind,
-                         status=status)
+        return Principal(
+            kind, protocol, name or mac.value, mac=mac, cert_kind=cert_kind, status=status
+        )
 
-    def note(self, principal: Principal, *, ip: str, agent: UserAgent | None,
-             user_agent: str = "", path: str = "") -> None:
+    def note(
+        self,
+        principal: Principal,
+        *,
+        ip: str,
+        agent: UserAgent | None,
+        user_agent: str = "",
+        path: str = "",
+    ) -> None:
         """Record a sighting of the device behind this request (queued, never blocks)."""
         mac = principal.mac or (agent.mac if agent else None) or self._mac_for_ip(ip)
         if mac is None or mac.is_wildcard:
@@ -146,17 +179,22 @@ class AccessService:
         if status is DeviceStatus.DENIED:
             return
         stage = agent.stage.value if agent else ""
-        self.recorder.sighting(Sighting(
-            mac=mac, time=now, ip=ip, protocol=principal.protocol.value,
-            status_if_new=status,
-            model=agent.model_token if agent else "",
-            family=agent.family if agent else "",
-            firmware=agent.version if agent and stage == "Application" else "",
-            updater_version=agent.version if agent and stage == "Updater" else "",
-            stage=stage,
-            cert_kind=principal.cert_kind.value if principal.cert_kind else "",
-            user_agent=user_agent[:256],
-        ))
+        self.recorder.sighting(
+            Sighting(
+                mac=mac,
+                time=now,
+                ip=ip,
+                protocol=principal.protocol.value,
+                status_if_new=status,
+                model=agent.model_token if agent else "",
+                family=agent.family if agent else "",
+                firmware=agent.version if agent and stage == "Application" else "",
+                updater_version=agent.version if agent and stage == "Updater" else "",
+                stage=stage,
+                cert_kind=principal.cert_kind.value if principal.cert_kind else "",
+                user_agent=user_agent[:256],
+            )
+        )
 
     def _mac_for_ip(self, ip: str) -> MacAddress | None:
         """Firmware requests carry no MAC: use the MAC last seen from this IP (10 min)."""
@@ -175,32 +213,53 @@ class AccessService:
                 self._refuse(principal, ip, Reason.HIDDEN_FILE, raw, hide=True)
             self.boot.locate(relative)
         except UnsafePathError as error:
-            self.audit.refused(protocol=principal.protocol.value, ip=ip, identity=principal.label(),
-                               reason=Reason.UNSAFE_PATH.value, path=raw, detail=str(error))
+            self.audit.refused(
+                protocol=principal.protocol.value,
+                ip=ip,
+                identity=principal.label(),
+                reason=Reason.UNSAFE_PATH.value,
+                path=raw,
+                detail=str(error),
+            )
             raise Refused(Reason.UNSAFE_PATH, raw, hide=False) from None
+        folder, _, name = relative.rpartition("/")
+        relative = f"{folder}/{canonical_name(name)}" if folder else canonical_name(name)
         return classify(relative, self.settings.policy.bootstrap_files)
 
-    def _refuse(self, principal: Principal, ip: str, reason: Reason, path: str, *,
-                hide: bool) -> None:
-        self.audit.refused(protocol=principal.protocol.value, ip=ip, identity=principal.label(),
-                           reason=reason.value, path=path)
+    def _refuse(
+        self, principal: Principal, ip: str, reason: Reason, path: str, *, hide: bool
+    ) -> None:
+        self.audit.refused(
+            protocol=principal.protocol.value,
+            ip=ip,
+            identity=principal.label(),
+            reason=reason.value,
+            path=path,
+        )
         if principal.mac is not None:
-            self.recorder.event(Event(time.time(), principal.mac.value, "refused",
-                                      f"{reason.value} {path}"))
+            self.recorder.event(
+                Event(time.time(), principal.mac.value, "refused", f"{reason.value} {path}")
+            )
         raise Refused(reason, path, hide=hide)
 
     def check(self, principal: Principal, action: Action, resource: Resource, *, ip: str) -> None:
         decision = decide(principal, action, resource, self.rules)
         if not decision.allowed:
-            self._refuse(principal, ip, decision.reason, resource.path,
-                         hide=action is Action.READ)
+            self._refuse(principal, ip, decision.reason, resource.path, hide=action is Action.READ)
 
     def is_public(self, principal: Principal) -> bool:
         return principal.kind is PrincipalKind.BOOTSTRAP or principal.protocol is Protocol.TFTP
 
     # reads
-    def read(self, principal: Principal, raw: str, *, ip: str, decoded: bool = False,
-             agent: UserAgent | None = None) -> ReadGrant:
+    def read(
+        self,
+        principal: Principal,
+        raw: str,
+        *,
+        ip: str,
+        decoded: bool = False,
+        agent: UserAgent | None = None,
+    ) -> ReadGrant:
         """Authorize and open a file for reading. Raises Refused, NotFound or RenderError.
 
         A file in the boot directory is served as is; without one, the renderer
@@ -252,36 +311,51 @@ class AccessService:
 
         return masterfile.restrict_config_files(source, public)
 
-    def _rendered(self, principal: Principal, resource: Resource, *, ip: str,
-                  agent: UserAgent | None) -> ReadGrant:
+    def _rendered(
+        self, principal: Principal, resource: Resource, *, ip: str, agent: UserAgent | None
+    ) -> ReadGrant:
         """A file with no copy on disk, from the renderer; NotFound when it has none either."""
         mac = principal.mac or (agent.mac if agent else None) or self._mac_for_ip(ip)
         public = self.is_public(principal)
         try:
-            served = self.renderer.serve(resource, mac=mac, public=public,
-                                         model=agent.model_token if agent else "")
+            served = self.renderer.serve(
+                resource, mac=mac, public=public, model=agent.model_token if agent else ""
+            )
         except RenderError as error:
             # Not a refusal (fail2ban must not ban the phone): an error line naming the template.
             self.audit.security_log.error(
                 "%s phoneprov-security template-error ip=%s proto=%s identity=%s path=%s "
-                "template=%s line=%s detail=%s", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                ip, principal.protocol.value, principal.label(), resource.path, error.template,
-                error.line or "-", str(error).replace("\n", " "))
+                "template=%s line=%s detail=%s",
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                ip,
+                principal.protocol.value,
+                principal.label(),
+                resource.path,
+                error.template,
+                error.line or "-",
+                str(error).replace("\n", " "),
+            )
             raise
         if served is None:
             raise NotFound(f"{resource.path} does not exist") from None
         return self._grant(principal, resource, served, mac)
 
-    def _grant(self, principal: Principal, resource: Resource, served: Rendered,
-               mac: MacAddress | None) -> ReadGrant:
+    def _grant(
+        self, principal: Principal, resource: Resource, served: Rendered, mac: MacAddress | None
+    ) -> ReadGrant:
         ctype = content_type_for(resource.name)
         if served.path is not None:
             st = served.path.stat()
             if mac is not None and self.renderer.count_download(mac, served) == LOOP_THRESHOLD:
                 assert served.firmware is not None
-                self.recorder.event(Event(time.time(), mac.value, "firmware-loop",
-                                          f"{resource.name} {served.firmware.version} fetched "
-                                          f"{LOOP_THRESHOLD} times"))
+                self.recorder.event(
+                    Event(
+                        time.time(),
+                        mac.value,
+                        "firmware-loop",
+                        f"{resource.name} {served.firmware.version} fetched {LOOP_THRESHOLD} times",
+                    )
+                )
             return ReadGrant(resource, st.st_size, st.st_mtime, ctype, path=served.path)
         body = served.body or b""
         if resource.kind is ResourceKind.MASTER and self.is_public(principal):
@@ -289,20 +363,46 @@ class AccessService:
         return ReadGrant(resource, len(body), time.time(), ctype, body=body)
 
     # writes
-    def open_upload(self, principal: Principal, raw: str, *, ip: str, append: bool = False,
-                    decoded: bool = False) -> tuple[Resource, UploadWriter]:
+    def open_upload(
+        self,
+        principal: Principal,
+        raw: str,
+        *,
+        ip: str,
+        append: bool = False,
+        decoded: bool = False,
+    ) -> tuple[Resource, UploadWriter]:
         """Authorize an upload and return its writer (atomic on commit)."""
         resource = self.resolve(principal, raw, ip=ip, decoded=decoded)
         self.check(principal, Action.WRITE, resource, ip=ip)
         return resource, self.uploads.open(resource, append=append)
+
+    def uploaded(self, principal: Principal, resource: Resource, path: Path, size: int) -> None:
+        """After a committed upload: an event on the device, and CSR enrolment.
+
+        A CSR is enrolled only when it came over the phone's own mutual-TLS
+        session: a public or per-device account could upload one for any MAC.
+        """
+        owner = resource.owner
+        if owner is None:
+            return
+        detail = f"{resource.name} {size} bytes"
+        self.recorder.event(Event(time.time(), owner.value, "upload", detail))
+        if (
+            resource.upload_kind is UploadKind.CSR
+            and principal.kind is PrincipalKind.DEVICE_CERT
+            and principal.mac == owner
+        ):
+            self.recorder.event(handle_csr(self.settings, owner, path).event)
 
     def delete(self, principal: Principal, raw: str, *, ip: str, decoded: bool = False) -> None:
         resource = self.resolve(principal, raw, ip=ip, decoded=decoded)
         self.check(principal, Action.DELETE, resource, ip=ip)
         self._existing(resource).unlink()
 
-    def listing(self, principal: Principal, raw: str, *, ip: str,
-                decoded: bool = True) -> list[Entry]:
+    def listing(
+        self, principal: Principal, raw: str, *, ip: str, decoded: bool = True
+    ) -> list[Entry]:
         """Directory entries this principal may read (FTP LIST/MLSD)."""
         relative = safe_relative(raw, already_decoded=decoded)
         directory = self.boot.locate(relative)
@@ -321,8 +421,9 @@ class AccessService:
             if stat.S_ISDIR(st.st_mode):
                 entries.append(Entry(child.name, True, 0, st.st_mtime))
                 continue
-            resource = classify(f"{relative}/{child.name}".lstrip("/"),
-                                self.settings.policy.bootstrap_files)
+            resource = classify(
+                f"{relative}/{child.name}".lstrip("/"), self.settings.policy.bootstrap_files
+            )
             if resource.kind is ResourceKind.UPLOAD and self.is_public(principal):
                 continue  # a shared public account must not see which phones exist
             if decide(principal, Action.READ, resource, self.rules).allowed:

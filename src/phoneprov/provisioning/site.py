@@ -31,13 +31,28 @@ from phoneprov.store.sql import SqlStore, hash_password
 DEMO_MAC = MacAddress("0004f2000001")
 # The demo inventory: one phone per family; configs are rendered when they ask.
 DEMO_PHONES = (
-    InventoryEntry(DEMO_MAC, "VVX410", group="pilot", label="Front desk", lines=(
-        Line(1, "1001", "1001", "demo-sip-password", "pbx.example.com"),
-        Line(2, "1002", "1002", "demo-sip-password-2", "pbx.example.com"))),
-    InventoryEntry(MacAddress("0004f2000002"), "SPIP550", label="Meeting room", lines=(
-        Line(1, "1003", "1003", "demo-sip-password-3", "pbx.example.com"),)),
-    InventoryEntry(MacAddress("0004f2000003"), "Trio8800", label="Board room", lines=(
-        Line(1, "1004", "1004", "demo-sip-password-4", "pbx.example.com"),)),
+    InventoryEntry(
+        DEMO_MAC,
+        "VVX410",
+        group="pilot",
+        label="Front desk",
+        lines=(
+            Line(1, "1001", "1001", "demo-sip-password", "pbx.example.com"),
+            Line(2, "1002", "1002", "demo-sip-password-2", "pbx.example.com"),
+        ),
+    ),
+    InventoryEntry(
+        MacAddress("0004f2000002"),
+        "SPIP550",
+        label="Meeting room",
+        lines=(Line(1, "1003", "1003", "demo-sip-password-3", "pbx.example.com"),),
+    ),
+    InventoryEntry(
+        MacAddress("0004f2000003"),
+        "Trio8800",
+        label="Board room",
+        lines=(Line(1, "1004", "1004", "demo-sip-password-4", "pbx.example.com"),),
+    ),
 )
 NONCE_SECRET = "digest-nonce.key"
 DEFAULT_PORTS = {"http_port": 8080, "https_port": 8443, "ftp_port": 2121, "tftp_port": 6969}
@@ -91,6 +106,7 @@ def init_site(
     demo: bool = False,
     force: bool = False,
     ports: dict[str, int] | None = None,
+    database: str = "",
 ) -> InitReport:
     """Create everything a site needs; raise SiteExistsError listing what exists."""
     names = [check_fqdn(name) for name in fqdns] or ["localhost"]
@@ -119,7 +135,11 @@ def init_site(
     created: list[Path] = []
     values = dict(DEFAULT_PORTS, **(ports or {}))
     settings_text = env.get_template("phoneprov.toml.j2").render(
-        name=site_dir.resolve().name, fqdns=names, realm="phoneprov", **values
+        name=site_dir.resolve().name,
+        fqdns=names,
+        realm="phoneprov",
+        database=database,
+        **values,
     )
     (site_dir / SETTINGS_FILE).write_text(settings_text)
     created.append(site_dir / SETTINGS_FILE)
@@ -128,7 +148,9 @@ def init_site(
     # An RSA-2048/SHA-256 root: initial.cfg pushes it to every phone, and SoundPoint IP
     # firmware reads RSA roots only. The server still holds an ECDSA leaf for newer phones.
     ca = CertificateAuthority.create(
-        settings.pki_dir, common_name=f"phoneprov Root CA ({names[0]})", key="rsa-2048",
+        settings.pki_dir,
+        common_name=f"phoneprov Root CA ({names[0]})",
+        key="rsa-2048",
         force=force,
     )
     created.append(ca.cert_path)
