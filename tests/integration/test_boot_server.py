@@ -24,6 +24,9 @@ from tests.serverkit import (
     status_of,
 )
 
+from phoneprov.model import MacAddress
+from phoneprov.pki.authority import CertificateAuthority
+
 CODE = ["-o", "/dev/null", "-w", "%{http_code}"]
 
 
@@ -518,7 +521,6 @@ def test_fail_revoked_certificate_refused_without_restart(server: Server) -> Non
 
 def test_ok_device_record_kept(server: Server) -> None:
     from phoneprov.config import load_settings
-    from phoneprov.model import MacAddress
     from phoneprov.store.sql import SqlStore
 
     cert, key = demo_cert(server)
@@ -636,3 +638,135 @@ def test_ok_csr_upload_queued_when_manual(server: Server, tmp_path: Path) -> Non
         check=True,
     )
     assert "BEGIN CERTIFICATE" in signed.stdout
+
+
+def test_ok_per_device_digest_account_reads_own_secrets(server: Server) -> None:
+    run_cli(
+        "account",
+        "set",
+        DEMO_MAC,
+        "--kind",
+        "device",
+        "--password",
+        "s3cret-device",
+        "--site",
+        str(server.site),
+        check=True,
+    )
+    own = curl(
+        "--digest",
+        "-u",
+        f"{DEMO_MAC}:s3cret-device",
+        *CODE,
+        f"{server.http}/{DEMO_MAC}-phone-secrets.cfg",
+    )
+    assert status_of(own) == 200
+    (server.site / "boot" / "0004f2000002-phone-secrets.cfg").write_text("<polycomConfig/>")
+    other = curl(
+        "--digest",
+        "-u",
+        f"{DEMO_MAC}:s3cret-device",
+        *CODE,
+        f"{server.http}/0004f2000002-phone-secrets.cfg",
+    )
+    assert status_of(other) == 404
+    listing = run_cli("account", "list", "--site", str(server.site), check=True).stdout
+    assert DEMO_MAC in listing and "s3cret" not in listing
+
+
+def _s_client(server: Server, *args: str) -> str:
+    cert, key = demo_cert(server)
+    result = subprocess.run(
+        [
+            "openssl",
+            "s_client",
+            "-connect",
+            f"127.0.0.1:{server.ports['https']}",
+            "-cert",
+            str(cert),
+            "-key",
+            str(key),
+            "-CAfile",
+            str(server.site / "pki" / "ca.pem"),
+            *args,
+        ],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "sigalgs,key_type",
+    [("ECDSA+SHA256", "id-ecPublicKey"), ("RSA+SHA256:RSA-PSS+SHA256", "rsaEncryption")],
+    ids=["ok/ecdsa-client", "ok/rsa-only-client"],
+)
+def test_ok_server_picks_certificate_per_client(
+    server: Server, sigalgs: str, key_type: str
+) -> None:
+    out = _s_client(server, "-tls1_2", "-sigalgs", sigalgs, "-showcerts")
+    assert "Verify return code: 0" in out
+    leaf = out.split("-----BEGIN CERTIFICATE-----", 1)[1].split("-----END CERTIFICATE-----")[0]
+    pem = f"-----BEGIN CERTIFICATE-----{leaf}-----END CERTIFICATE-----\n"
+    text = subprocess.run(
+        ["openssl", "x509", "-noout", "-text"],
+        input=pem,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert key_type in text
+
+
+def test_ok_tls13_by_default_and_old_tls_refused(server: Server) -> None:
+    assert "TLSv1.3" in _s_client(server)
+    old = _s_client(server, "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0")
+    assert "Cipher is (NONE)" in old or "alert" in old.lower()
+
+
+def test_ok_legacy_tls_opens_tls10(site: Path) -> None:
+    edit_settings(site, https={"legacy_tls": True})
+    server = start_server(site)
+    try:
+        assert any("legacy_tls is on" in line for line in server.output)
+        out = _s_client(server, "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0")
+        assert "Protocol  : TLSv1\n" in out or "Protocol: TLSv1\n" in out, out[-800:]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("mode", ["quarantine", "deny"], ids=["ok/quarantine", "ok/deny"])
+def test_unknown_device_enrolment(site: Path, tmp_path: Path, mode: str) -> None:
+    edit_settings(site, policy={"enrolment": mode})
+    server = start_server(site)
+    try:
+        ca = CertificateAuthority.load(site / "pki")
+        issued = ca.issue_device(MacAddress("0004f2777777"))
+        cert, key = tmp_path / "new.pem", tmp_path / "new.key"
+        cert.write_bytes(issued.cert_pem)
+        key.write_bytes(issued.key_pem)
+        master = curl(*mtls(server, cert, key, *CODE, f"{server.https}/000000000000.cfg"))
+        shared = curl(*mtls(server, cert, key, *CODE, f"{server.https}/site.cfg"))
+        body = tmp_path / "boot.log"
+        body.write_text("stuck\n")
+        log = curl(
+            *mtls(
+                server,
+                cert,
+                key,
+                *CODE,
+                "-T",
+                str(body),
+                f"{server.https}/logs/0004f2777777-boot.log",
+            )
+        )
+        if mode == "quarantine":
+            assert (status_of(master), status_of(shared), status_of(log)) == (200, 404, 201)
+            server.wait_for_log("security", "reason=quarantined")
+        else:
+            assert (status_of(master), status_of(shared), status_of(log)) == (404, 404, 403)
+            server.wait_for_log("security", "reason=enrolment-denied")
+    finally:
+        server.stop()
