@@ -24,11 +24,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tests.pkitools import Issuer, Key, new_key
-from tests.serverkit import Server, edit_settings, make_site, start_server
+from tests.serverkit import DEMO_MAC, Server, edit_settings, make_site, start_server
 from typer.testing import CliRunner
 
 from phoneprov.cli.app import app
+from phoneprov.model import MacAddress
 from phoneprov.pki.authority import CertificateAuthority
+from phoneprov.pki.files import write_private
 from phoneprov.pki.trust import install_trust_anchors
 
 NAMES = ("localhost", "127.0.0.1")
@@ -44,6 +46,9 @@ def make_good_site(root: Path) -> Path:
     for stem, key in (("server-rsa", "rsa-2048"), ("server-ec", "ec-p256")):
         ca.write_server_pair(pki, ca.issue_server(list(NAMES), key=key), stem)  # type: ignore[arg-type]
     install_trust_anchors(site / "trust", ca.cert)
+    demo = ca.issue_device(MacAddress(DEMO_MAC))  # the demo phone follows its new CA
+    (site / "demo" / f"{DEMO_MAC}.pem").write_bytes(demo.cert_pem)
+    write_private(site / "demo" / f"{DEMO_MAC}.key", demo.key_pem)
     shutil.rmtree(next(pki.glob("replaced-*")))
     CertificateAuthority.create(pki / "legacy", common_name="phoneprov Legacy Root CA",
                                 profile="legacy")

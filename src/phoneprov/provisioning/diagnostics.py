@@ -25,6 +25,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from phoneprov.config import Settings
 from phoneprov.errors import InputError, PhoneprovError
 from phoneprov.pki.authority import CA_CERT, CA_KEY, new_serial
+from phoneprov.pki.chain import signed_by
 from phoneprov.pki.keys import PrivateKey, generate_key, load_private_pem
 from phoneprov.pki.lint import FAMILIES, RULES
 from phoneprov.pki.profiles import BACKDATE, CertSpec, Usage
@@ -44,7 +45,7 @@ from phoneprov.provisioning.diagnostics_probe import (
     probe_tls,
     tftp_read_request,
 )
-from phoneprov.provisioning.finding import Finding, Severity, passed
+from phoneprov.provisioning.finding import Finding, passed
 from phoneprov.provisioning.render import SiteRenderer
 from phoneprov.store.inventory import InventoryStore
 from phoneprov.store.sql import SqlStore
@@ -106,6 +107,25 @@ def throwaway_client(settings: Settings, now: datetime
     spec = CertSpec(Usage.DEVICE, DOCTOR_CN, new_serial(set()), now - BACKDATE,
                     now + timedelta(hours=1))
     return build_certificate(spec, key.public_key(), ca_cert, ca_key), key
+
+
+def demo_client(settings: Settings, root: x509.Certificate | None
+                ) -> tuple[x509.Certificate, PrivateKey] | None:
+    """The demo phone's certificate and key (<site>/demo), when the site root issued them.
+
+    With it a GET over mutual TLS is answered as for a phone of the site.
+    """
+    if root is None:
+        return None
+    for pem in sorted((settings.site_dir / "demo").glob("*.pem")):
+        try:
+            cert = x509.load_pem_x509_certificate(pem.read_bytes())
+            key = load_private_pem(pem.with_suffix(".key").read_bytes(), str(pem))
+        except (OSError, ValueError, PhoneprovError):
+            continue
+        if signed_by(cert, root):
+            return cert, key
+    return None
 
 
 def tls_findings(target: TlsTarget, *, now: datetime, check: str, required: bool,
@@ -332,7 +352,7 @@ def check_url(url: str, *, settings: Settings | None, now: datetime,
             families = lint_families(InventoryStore(store.engine).entries()) or FAMILIES
         finally:
             store.close()
-        client = throwaway_client(settings, now)
+        client = demo_client(settings, root) or throwaway_client(settings, now)
     anchors = (*((root,) if root else ()), *system_anchors())
     host = parts.hostname
     target = TlsTarget(host, port, host, (host,), anchors,
@@ -353,9 +373,12 @@ def _url_master(url: str, path: str, answer: HttpAnswer | None) -> list[Finding]
                         "Check the TLS findings above.")]
     if answer.status == 200:
         return site.master_findings(answer.body, f"GET {path}")
-    severity: Severity = "warn" if answer.status in (401, 403) else "fail"
-    return [Finding("config-master", severity,
-                    f"GET {path} answered {answer.status} {answer.reason}",
-                    "403/401 over HTTPS: the server wants a client certificate it trusts (run "
-                    "the doctor with --site of a site whose CA it trusts); 404: put "
-                    f"{MASTER_FILE} in the site's root folder.")]
+    if answer.status in (401, 403):
+        return [Finding("config-master", "warn",
+                        f"GET {path} answered {answer.status} {answer.reason} to the doctor's "
+                        "client certificate",
+                        "The server wants a client certificate it trusts and maps: run the "
+                        "doctor with --site of a site whose CA (or demo phone) it accepts.")]
+    return [Finding("config-master", "fail", f"GET {path} answered {answer.status} "
+                    f"{answer.reason}: phones cannot read the master file there",
+                    f"Put {MASTER_FILE} in the folder the URL points at.")]
