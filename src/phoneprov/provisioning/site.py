@@ -18,7 +18,7 @@ import jinja2
 from phoneprov.config import SETTINGS_FILE, Settings, load_settings
 from phoneprov.errors import InputError, SiteExistsError
 from phoneprov.model import MacAddress
-from phoneprov.pki.authority import CertificateAuthority
+from phoneprov.pki.authority import LEGACY_DIR, CertificateAuthority
 from phoneprov.pki.files import write_private
 from phoneprov.pki.trust import install_trust_anchors
 from phoneprov.protocols import digest
@@ -202,7 +202,17 @@ def _demo(report: InitReport, ca: CertificateAuthority) -> None:
         Inventory(store).save(DEMO_PHONES)
     finally:
         store.close()
-    report.created.extend([cert_path, key_path, add_demo_package(settings.site_dir)])
+    # The demo has a CX700 update package; a CX700 cannot parse SHA-2 chains, so the
+    # demo also has the separate SHA-1 legacy chain it downloads (docs/lync.md).
+    legacy = CertificateAuthority.create(
+        settings.pki_dir / LEGACY_DIR,
+        common_name=f"phoneprov Legacy Root CA ({settings.primary_fqdn})",
+        profile="legacy",
+        force=True,
+    )
+    report.created.extend(
+        [cert_path, key_path, legacy.cert_path, add_demo_package(settings.site_dir)]
+    )
     report.demo_cert, report.demo_key = cert_path, key_path
     (settings.boot_dir / settings.policy.folders[UploadKind.BOOT_LOG]).mkdir(exist_ok=True)
 

@@ -288,10 +288,12 @@ def run_workers(settings: Settings, workers: int, on_ready: Ready | None = None)
 
     Raises ListenError (or another PhoneprovError) when a worker cannot start.
     """
+    # Port 0 is resolved before anything is built: initial.cfg and the URLs phones are
+    # told must name the port actually bound.
+    settings = _concrete_ports(settings)
     if workers <= 1:
         asyncio.run(serve_until_signalled(settings, reuse_port=False, on_ready=on_ready))
         return 0
-    settings = _concrete_ports(settings)
     ctx = multiprocessing.get_context("fork")
     report = ctx.Queue()
     children = [
