@@ -254,6 +254,30 @@ def test_fail_stor_reset_midway_keeps_previous_file(ftp_server: Server) -> None:
     assert not list(target.parent.glob(".*.part"))
 
 
+def _ftps_login(server: Server, user: str, password: str) -> ftplib.FTP_TLS:
+    context = ssl.create_default_context(cafile=str(server.site / "pki" / "ca.pem"))
+    client = ftplib.FTP_TLS(context=context)
+    client.connect("127.0.0.1", server.ports["ftp"], timeout=10)
+    client.login(user, password)
+    client.prot_p()
+    return client
+
+
+def test_fail_ftps_stor_reset_midway_keeps_previous_file(ftp_server: Server) -> None:
+    target = ftp_server.site / "boot" / "logs" / f"{OTHER_MAC}-app.log"
+    client = _ftps_login(ftp_server, OTHER_MAC, OTHER_PASSWORD)
+    client.storbinary(f"STOR logs/{target.name}", io.BytesIO(b"complete over tls\n"))
+    assert target.read_bytes() == b"complete over tls\n"  # a clean TLS close commits
+    conn = _partial_upload(client, target)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()  # RST without TLS close_notify
+    with pytest.raises(ftplib.error_temp, match=r"^426"):
+        client.voidresp()
+    client.close()
+    assert target.read_bytes() == b"complete over tls\n"
+    assert not list(target.parent.glob(".*.part"))
+
+
 def test_fail_stor_aborted_keeps_previous_file(ftp_server: Server) -> None:
     target = ftp_server.site / "boot" / "logs" / f"{OTHER_MAC}-boot.log"
     with login(ftp_server, OTHER_MAC, OTHER_PASSWORD) as client:

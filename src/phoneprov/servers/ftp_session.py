@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from OpenSSL import SSL
 from pyftpdlib.exceptions import _RetryError
 from pyftpdlib.handlers import DTPHandler, FTPHandler, TLS_DTPHandler, TLS_FTPHandler
 from pyftpdlib.handlers.ftp.producers import FileProducer
@@ -72,6 +73,11 @@ class PhoneDTP(DTPHandler):  # type: ignore[misc]  # pyftpdlib has no type hints
     def recv(self, buffer_size: int) -> bytes:
         try:
             data: bytes = self.socket.recv(buffer_size)
+        except SSL.SysCallError as error:
+            # Under TLS pyftpdlib's mixin (our caller) turns this into an end of
+            # file; mark a reset first so the upload is discarded, not committed.
+            self.interrupted = bool(error.args) and error.args[0] in _RESETS
+            raise
         except OSError as error:
             if error.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
                 raise _RetryError from error
