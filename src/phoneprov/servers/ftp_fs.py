@@ -42,8 +42,7 @@ class Session(Protocol):
 
 def normalized(path: str) -> str:
     """A virtual folder path with ``.`` and ``..`` resolved (never above ``/``)."""
-    clean = posixpath.normpath("/" + path.lstrip("/"))
-    return clean
+    return posixpath.normpath("/" + path.lstrip("/"))
 
 
 def _as_stat(entry: Entry) -> os.stat_result:
