@@ -1,25 +1,82 @@
-"""The ``phoneprov`` command: registers each verb group."""
+"""The ``phoneprov`` command: each verb group is imported only when it is run.
+
+The server and database libraries take over a second to import; an
+administrator's ``phoneprov cert inspect`` or ``phoneprov version`` should not
+pay for ``serve``'s. ``LazyGroup`` lists every command by name and imports its
+module when click asks for it.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from typing import Any
+
 import typer
 
+# typer 0.29 carries its own copy of click; its group methods take that copy's types.
+from typer._click.core import Command, Context
+from typer.core import TyperGroup
+
 from phoneprov import __version__
-from phoneprov.cli import bench as bench_cmds
-from phoneprov.cli import ca as ca_cmds
-from phoneprov.cli import cert as cert_cmds
-from phoneprov.cli import device as device_cmds
-from phoneprov.cli import dhcp as dhcp_cmds
-from phoneprov.cli import doctor as doctor_cmd
-from phoneprov.cli import firmware as firmware_cmds
-from phoneprov.cli import logs as logs_cmds
-from phoneprov.cli import render as render_cmd
-from phoneprov.cli import simulate as simulate_cmd
-from phoneprov.cli import site as site_cmds
-from phoneprov.cli import ucupdate as ucupdate_cmds
+
+
+def _attr(module: str, name: str) -> Callable[[], Any]:
+    return lambda: getattr(importlib.import_module(module), name)
+
+
+def _firmware() -> typer.Typer:
+    from phoneprov.cli import firmware, ucupdate
+
+    if not getattr(firmware.app, "_phoneprov_ucupdate", False):
+        ucupdate.register(firmware.app)
+        firmware.app._phoneprov_ucupdate = True  # type: ignore[attr-defined]
+    return firmware.app
+
+
+# Command name -> loader returning a typer.Typer (a group) or a function (a command).
+COMMANDS: dict[str, Callable[[], Any]] = {
+    "init": _attr("phoneprov.cli.site", "init"),
+    "serve": _attr("phoneprov.cli.site", "serve"),
+    "trust": _attr("phoneprov.cli.site", "trust_app"),
+    "account": _attr("phoneprov.cli.site", "account_app"),
+    "ca": _attr("phoneprov.cli.ca", "app"),
+    "cert": _attr("phoneprov.cli.cert", "app"),
+    "dhcp": _attr("phoneprov.cli.dhcp", "app"),
+    "device": _attr("phoneprov.cli.device", "app"),
+    "firmware": _firmware,
+    "render": _attr("phoneprov.cli.render", "render"),
+    "logs": _attr("phoneprov.cli.logs", "app"),
+    "doctor": _attr("phoneprov.cli.doctor", "doctor"),
+    "simulate": _attr("phoneprov.cli.simulate", "simulate"),
+    "bench": _attr("phoneprov.cli.bench", "app"),
+}
+
+
+class LazyGroup(TyperGroup):
+    """A click group whose subcommands are built from their modules on first use."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*COMMANDS, *super().list_commands(ctx)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        loader = COMMANDS.get(cmd_name)
+        if loader is None:
+            return super().get_command(ctx, cmd_name)
+        target = loader()
+        if isinstance(target, typer.Typer):
+            command = typer.main.get_command(target)
+        else:
+            single = typer.Typer(add_completion=False)
+            single.command(cmd_name)(target)
+            command = typer.main.get_command(single)
+        command.name = cmd_name
+        return command
+
 
 app = typer.Typer(
     name="phoneprov",
+    cls=LazyGroup,
     help="Provisioning server for Polycom/Poly phones: HTTP digest, HTTPS mutual TLS, "
     "FTP and TFTP from one boot directory, with its own CA and DHCP option values.",
     no_args_is_help=True,
@@ -27,18 +84,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-site_cmds.register(app)
-app.add_typer(ca_cmds.app, name="ca")
-app.add_typer(cert_cmds.app, name="cert")
-app.add_typer(dhcp_cmds.app, name="dhcp")
-app.add_typer(logs_cmds.app, name="logs")
-app.add_typer(device_cmds.app, name="device")
-app.add_typer(firmware_cmds.app, name="firmware")
-app.command("render")(render_cmd.render)
-ucupdate_cmds.register(firmware_cmds.app)
-app.command("simulate")(simulate_cmd.simulate)
-app.add_typer(bench_cmds.app, name="bench")
-app.command("doctor")(doctor_cmd.doctor)
+
+@app.callback()
+def root() -> None:
+    """Provisioning server for Polycom/Poly phones."""
 
 
 @app.command("version")
