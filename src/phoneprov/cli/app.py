@@ -65,7 +65,9 @@ class LazyGroup(TyperGroup):
             return super().get_command(ctx, cmd_name)
         target = loader()
         if isinstance(target, typer.Typer):
-            command = typer.main.get_command(target)
+            # get_group: a group with one command (logs analyze) must stay a group;
+            # get_command would collapse it into that command.
+            command: Command = typer.main.get_group(target)
         else:
             single = typer.Typer(add_completion=False)
             single.command(cmd_name)(target)

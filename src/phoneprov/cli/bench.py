@@ -26,6 +26,11 @@ app = typer.Typer(
 FIRST_MAC = "0004f2f00000"
 
 
+@app.callback()
+def bench() -> None:
+    """Load generators: boot storms of simulated phones."""
+
+
 def _cert_dir_pairs(folder: Path) -> list[tuple[MacAddress, Path, Path]]:
     """``<mac>.pem`` + ``<mac>.key`` pairs in ``folder``, in MAC order."""
     pairs = []
