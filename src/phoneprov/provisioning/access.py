@@ -346,16 +346,9 @@ class AccessService:
         ctype = content_type_for(resource.name)
         if served.path is not None:
             st = served.path.stat()
-            if mac is not None and self.renderer.count_download(mac, served) == LOOP_THRESHOLD:
-                assert served.firmware is not None
-                self.recorder.event(
-                    Event(
-                        time.time(),
-                        mac.value,
-                        "firmware-loop",
-                        f"{resource.name} {served.firmware.version} fetched {LOOP_THRESHOLD} times",
-                    )
-                )
+            if mac is not None and served.firmware is not None:
+                found = mac
+                self.recorder.defer(lambda: self._count_firmware(found, served, resource.name))
             return ReadGrant(resource, st.st_size, st.st_mtime, ctype, path=served.path)
         body = served.body or b""
         if resource.kind is ResourceKind.MASTER and self.is_public(principal):
@@ -376,6 +369,14 @@ class AccessService:
         resource = self.resolve(principal, raw, ip=ip, decoded=decoded)
         self.check(principal, Action.WRITE, resource, ip=ip)
         return resource, self.uploads.open(resource, append=append)
+
+    def _count_firmware(self, mac: MacAddress, served: Rendered, name: str) -> None:
+        """Count a firmware fetch and flag a loop (on the recorder's thread: it writes)."""
+        if self.renderer.count_download(mac, served) == LOOP_THRESHOLD:
+            assert served.firmware is not None
+            version = served.firmware.version
+            detail = f"{name} {version} fetched {LOOP_THRESHOLD} times"
+            self.recorder.event(Event(time.time(), mac.value, "firmware-loop", detail))
 
     def uploaded(self, principal: Principal, resource: Resource, path: Path, size: int) -> None:
         """After a committed upload: an event on the device, and CSR enrolment.

@@ -229,5 +229,11 @@ class FirmwareCatalog:
         count = self.rows.count_download(
             mac, image.sha256, image.version, time.time() if now is None else now, LOOP_WINDOW
         )
-        self.inventory.set_flag(mac, LOOP_FLAG, on=count >= LOOP_THRESHOLD)
+        # Set at the threshold; cleared only when a new window starts (the phone went
+        # LOOP_WINDOW without fetching), so a fetch below the threshold never clears a
+        # loop flag the Lync device update service set for the same phone.
+        if count >= LOOP_THRESHOLD:
+            self.inventory.set_flag(mac, LOOP_FLAG, on=True)
+        elif count == 1:
+            self.inventory.set_flag(mac, LOOP_FLAG, on=False)
         return count

@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -339,7 +339,9 @@ class Recorder:
 
     store: SqlStore
     interval: float = 0.5
-    _queue: queue.Queue[Sighting | Event | None] = field(default_factory=queue.Queue)
+    _queue: queue.Queue[Sighting | Event | Callable[[], None] | None] = field(
+        default_factory=queue.Queue
+    )
     _thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -352,6 +354,10 @@ class Recorder:
     def event(self, event: Event) -> None:
         self._queue.put(event)
 
+    def defer(self, work: Callable[[], None]) -> None:
+        """Run bookkeeping that writes to the database on the recorder's thread."""
+        self._queue.put(work)
+
     def stop(self) -> None:
         """Flush what is queued and stop the thread."""
         if self._thread is not None:
@@ -362,7 +368,7 @@ class Recorder:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            batch: list[Sighting | Event] = []
+            batch: list[Sighting | Event | Callable[[], None]] = []
             try:
                 item = self._queue.get(timeout=self.interval)
             except queue.Empty:
@@ -380,11 +386,17 @@ class Recorder:
                     break
             self._flush(batch)
 
-    def _flush(self, batch: list[Sighting | Event]) -> None:
-        if not batch:
-            return
+    def _flush(self, batch: list[Sighting | Event | Callable[[], None]]) -> None:
+        for work in batch:
+            if not isinstance(work, (Sighting, Event)):
+                try:
+                    work()
+                except Exception:
+                    log.exception("deferred bookkeeping failed")
         sightings = [b for b in batch if isinstance(b, Sighting)]
         events = [b for b in batch if isinstance(b, Event)]
+        if not sightings and not events:
+            return
         for attempt in range(3):
             try:
                 self.store.record(sightings, events)
