@@ -127,8 +127,12 @@ def make_device(
         .not_valid_after(start + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-            (key if self_signed else issuer.key).public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                (key if self_signed else issuer.key).public_key()
+            ),
+            critical=False,
+        )
     )
     cert = builder.sign(key if self_signed else issuer.key, hashes.SHA256())
     chain = [] if self_signed else [issuer.cert, *issuer.chain[:-1]]

@@ -8,8 +8,8 @@ tests read to check the access and security lines.
 from __future__ import annotations
 
 import os
-import re
 import queue
+import re
 import shutil
 import signal
 import subprocess

@@ -1,9 +1,8 @@
 """Sites and servers for the doctor tests: a site the doctor should pass, broken variants, nginx.
 
-The demo site from `init` has an ECDSA root (SoundPoint IP phones read RSA only)
-and a CX700 update package without a legacy chain, which the doctor rightly
-reports; the good site here has an RSA-2048 root, RSA and ECDSA server
-certificates and the legacy chain, as an administrator would fix it.
+The demo site from `init --demo` is the good site: an RSA-2048 root (SoundPoint
+IP phones read RSA only), RSA and ECDSA server certificates, and the legacy
+chain its CX700 update package needs.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-import shutil
 import socket
 import subprocess
 import time
@@ -24,35 +22,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tests.pkitools import Issuer, Key, new_key
-from tests.serverkit import DEMO_MAC, Server, edit_settings, make_site, start_server
+from tests.serverkit import Server, edit_settings, make_site, start_server
 from typer.testing import CliRunner
 
 from phoneprov.cli.app import app
-from phoneprov.model import MacAddress
-from phoneprov.pki.authority import CertificateAuthority
-from phoneprov.pki.files import write_private
-from phoneprov.pki.trust import install_trust_anchors
 
 NAMES = ("localhost", "127.0.0.1")
 ALL = ("http", "https", "ftp", "tftp")
 
 
 def make_good_site(root: Path) -> Path:
-    """A demo site with an RSA-2048 root, RSA + ECDSA server certificates and a legacy chain."""
-    site = make_site(root)
-    pki = site / "pki"
-    ca = CertificateAuthority.create(pki, common_name="phoneprov Root CA (localhost)",
-                                     key="rsa-2048", force=True)
-    for stem, key in (("server-rsa", "rsa-2048"), ("server-ec", "ec-p256")):
-        ca.write_server_pair(pki, ca.issue_server(list(NAMES), key=key), stem)  # type: ignore[arg-type]
-    install_trust_anchors(site / "trust", ca.cert)
-    demo = ca.issue_device(MacAddress(DEMO_MAC))  # the demo phone follows its new CA
-    (site / "demo" / f"{DEMO_MAC}.pem").write_bytes(demo.cert_pem)
-    write_private(site / "demo" / f"{DEMO_MAC}.key", demo.key_pem)
-    shutil.rmtree(next(pki.glob("replaced-*")))
-    CertificateAuthority.create(pki / "legacy", common_name="phoneprov Legacy Root CA",
-                                profile="legacy")
-    return site
+    """The demo site as `init --demo` makes it."""
+    return make_site(root)
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -64,8 +45,12 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 def serve(site: Path) -> Server:
     """`phoneprov serve` with every listener, on free ports written into phoneprov.toml
     (initial.cfg and DHCP values carry the configured ports, as phones see them)."""
-    ports = {"http": free_port(), "https": free_port(), "ftp": free_port(),
-             "tftp": free_port(socket.SOCK_DGRAM)}
+    ports = {
+        "http": free_port(),
+        "https": free_port(),
+        "ftp": free_port(),
+        "tftp": free_port(socket.SOCK_DGRAM),
+    }
     edit_settings(site, **{name: {"port": port} for name, port in ports.items()})
     flags = [item for name, port in ports.items() for item in (f"--{name}-port", str(port))]
     return start_server(site, *flags, protocols=ALL)
@@ -106,8 +91,9 @@ def load_ca(site: Path) -> Issuer:
     return Issuer(cert, key)
 
 
-def server_leaf(issuer: Issuer, names: tuple[str, ...] = NAMES,
-                days: int = 365) -> tuple[x509.Certificate, Key]:
+def server_leaf(
+    issuer: Issuer, names: tuple[str, ...] = NAMES, days: int = 365
+) -> tuple[x509.Certificate, Key]:
     """A TLS server certificate with ``names`` in the SAN (IP literals as IP entries)."""
     key = new_key("rsa")
     general: list[x509.GeneralName] = []
@@ -136,9 +122,13 @@ def server_leaf(issuer: Issuer, names: tuple[str, ...] = NAMES,
 def write_pair(cert_path: Path, chain: list[x509.Certificate], key: Key) -> Path:
     cert_path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
     key_path = cert_path.with_suffix(".key")
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     key_path.chmod(0o600)
     return key_path
 
@@ -162,8 +152,9 @@ class Nginx:
             self.process.wait()
 
 
-def start_nginx(workdir: Path, cert: Path, key: Path, client_directives: str,
-                docroot: Path) -> Nginx:
+def start_nginx(
+    workdir: Path, cert: Path, key: Path, client_directives: str, docroot: Path
+) -> Nginx:
     """nginx in the foreground (one process, no user switch) on a free port."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -176,11 +167,11 @@ pid {workdir}/nginx.pid;
 events {{ worker_connections 64; }}
 http {{
     access_log {workdir}/access.log;
-    client_body_temp_path {temp['body']};
-    proxy_temp_path {temp['proxy']};
-    fastcgi_temp_path {temp['fastcgi']};
-    uwsgi_temp_path {temp['uwsgi']};
-    scgi_temp_path {temp['scgi']};
+    client_body_temp_path {temp["body"]};
+    proxy_temp_path {temp["proxy"]};
+    fastcgi_temp_path {temp["fastcgi"]};
+    uwsgi_temp_path {temp["uwsgi"]};
+    scgi_temp_path {temp["scgi"]};
     types {{ application/xml cfg; }}
     server {{
         listen 127.0.0.1:{port} ssl;
@@ -193,14 +184,18 @@ http {{
 """
     conf = workdir / "nginx.conf"
     conf.write_text(config)
-    process = subprocess.Popen(["nginx", "-p", str(workdir), "-c", str(conf), "-e",
-                                str(workdir / "error.log")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        ["nginx", "-p", str(workdir), "-c", str(conf), "-e", str(workdir / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"nginx exited: {process.stderr.read() if process.stderr else ''}"
-                                 f"{(workdir / 'error.log').read_text()}")
+            raise AssertionError(
+                f"nginx exited: {process.stderr.read() if process.stderr else ''}"
+                f"{(workdir / 'error.log').read_text()}"
+            )
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return Nginx(process, port, workdir / "error.log")

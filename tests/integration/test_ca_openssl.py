@@ -27,9 +27,13 @@ def openssl(
     *args: str, check: bool = True, stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        ["openssl", *args], input=stdin.decode() if stdin else None, capture_output=True,
-        text=True, timeout=30, check=False,
-    )  # fmt: skip
+        ["openssl", *args],
+        input=stdin.decode() if stdin else None,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -53,12 +57,25 @@ def site(tmp_path: Path) -> Path:
 
 def test_ok_server_certificate_verifies_with_openssl(site: Path, tmp_path: Path) -> None:
     out = tmp_path / "server.pem"
-    cli("ca", "issue-server", "--site", str(site), "--fqdn", "prov.example.com",
-        "--fqdn", "prov2.example.com", "--ip", "192.0.2.10", "--out", str(out))  # fmt: skip
+    cli(
+        "ca",
+        "issue-server",
+        "--site",
+        str(site),
+        "--fqdn",
+        "prov.example.com",
+        "--fqdn",
+        "prov2.example.com",
+        "--ip",
+        "192.0.2.10",
+        "--out",
+        str(out),
+    )
     ca = site / "pki" / "ca.pem"
     assert openssl("verify", "-CAfile", str(ca), str(out)).stdout.strip() == f"{out}: OK"
-    text = openssl("x509", "-in", str(out), "-noout", "-subject", "-ext",
-                   "subjectAltName,extendedKeyUsage").stdout  # fmt: skip
+    text = openssl(
+        "x509", "-in", str(out), "-noout", "-subject", "-ext", "subjectAltName,extendedKeyUsage"
+    ).stdout
     assert "subject=CN = prov.example.com" in text
     assert "DNS:prov.example.com, DNS:prov2.example.com, IP Address:192.0.2.10" in text
     assert "TLS Web Server Authentication" in text
@@ -68,12 +85,15 @@ def test_ok_server_certificate_verifies_with_openssl(site: Path, tmp_path: Path)
 
 
 def test_ok_default_install_replaces_listener_pair(site: Path) -> None:
-    cli("ca", "issue-server", "--site", str(site), "--fqdn", "prov.example.com",
-        "--key", "rsa-2048")  # fmt: skip
+    cli(
+        "ca", "issue-server", "--site", str(site), "--fqdn", "prov.example.com", "--key", "rsa-2048"
+    )
     pem, key = site / "pki" / "server-rsa.pem", site / "pki" / "server-rsa.key"
     openssl("verify", "-CAfile", str(site / "pki" / "ca.pem"), str(pem))
-    modulus = [openssl(kind, "-in", str(p), "-noout", "-modulus").stdout
-               for kind, p in (("x509", pem), ("rsa", key))]  # fmt: skip
+    modulus = [
+        openssl(kind, "-in", str(p), "-noout", "-modulus").stdout
+        for kind, p in (("x509", pem), ("rsa", key))
+    ]
     assert modulus[0] == modulus[1]
 
 
@@ -102,8 +122,20 @@ def test_ok_export_read_by_openssl(site: Path, tmp_path: Path, fmt: str) -> None
 
 def make_csr(tmp_path: Path, subject: str, name: str, key: str = "rsa:2048") -> Path:
     csr = tmp_path / name
-    openssl("req", "-new", "-newkey", key, "-nodes", "-sha256", "-subj", subject,
-            "-keyout", str(tmp_path / f"{name}.key"), "-out", str(csr))  # fmt: skip
+    openssl(
+        "req",
+        "-new",
+        "-newkey",
+        key,
+        "-nodes",
+        "-sha256",
+        "-subj",
+        subject,
+        "-keyout",
+        str(tmp_path / f"{name}.key"),
+        "-out",
+        str(csr),
+    )
     return csr
 
 
@@ -143,8 +175,9 @@ def test_fail_tampered_csr(site: Path, tmp_path: Path) -> None:
     der = bytearray((tmp_path / "csr.der").read_bytes())
     der[der.index(MAC.encode())] = ord("1")
     (tmp_path / "forged.csr").write_bytes(bytes(der))
-    result = runner.invoke(app, ["ca", "sign-csr", str(tmp_path / "forged.csr"),
-                                 "--site", str(site)])  # fmt: skip
+    result = runner.invoke(
+        app, ["ca", "sign-csr", str(tmp_path / "forged.csr"), "--site", str(site)]
+    )
     assert result.exit_code == 1
     assert "signature is not valid" in result.stderr
 
@@ -157,29 +190,58 @@ def test_ok_revoke_by_mac_updates_crl(site: Path, tmp_path: Path) -> None:
     out = tmp_path / "phone.pem"
     cli("ca", "sign-csr", str(csr), "--site", str(site), "--out", str(out))
     serial = x509.load_pem_x509_certificate(out.read_bytes()).serial_number
-    revoked = json.loads(cli("ca", "revoke", "--site", str(site), "--mac", MAC,
-                             "--reason", "key-compromise", "--format", "json"))  # fmt: skip
+    revoked = json.loads(
+        cli(
+            "ca",
+            "revoke",
+            "--site",
+            str(site),
+            "--mac",
+            MAC,
+            "--reason",
+            "key-compromise",
+            "--format",
+            "json",
+        )
+    )
     assert [int(r["serial"], 16) for r in revoked["revoked"]] == [serial]
     crl_text = openssl("crl", "-in", str(pki / "crl.pem"), "-noout", "-text").stdout
     assert f"{serial:X}" in crl_text.replace(":", "").upper()
     assert "Key Compromise" in crl_text
     openssl("crl", "-in", str(pki / "crl.pem"), "-noout", "-CAfile", str(pki / "ca.pem"))
-    check = openssl("verify", "-crl_check", "-CRLfile", str(pki / "crl.pem"), "-CAfile",
-                    str(pki / "ca.pem"), str(out), check=False)  # fmt: skip
+    check = openssl(
+        "verify",
+        "-crl_check",
+        "-CRLfile",
+        str(pki / "crl.pem"),
+        "-CAfile",
+        str(pki / "ca.pem"),
+        str(out),
+        check=False,
+    )
     assert check.returncode != 0 and "certificate revoked" in check.stdout + check.stderr
     assert revoked_serials(pki) == frozenset({serial})
     assert cache.get() == frozenset({serial})
 
 
 def test_ok_revoke_serial_and_crl_command(site: Path, tmp_path: Path) -> None:
-    cli("ca", "issue-server", "--site", str(site), "--fqdn", "old.example.com",
-        "--out", str(tmp_path / "old.pem"))  # fmt: skip
+    cli(
+        "ca",
+        "issue-server",
+        "--site",
+        str(site),
+        "--fqdn",
+        "old.example.com",
+        "--out",
+        str(tmp_path / "old.pem"),
+    )
     serial = openssl("x509", "-in", str(tmp_path / "old.pem"), "-noout", "-serial").stdout
     cli("ca", "revoke", serial.split("=")[1].strip(), "--site", str(site))
     out = tmp_path / "crl.pem"
     cli("ca", "crl", "--site", str(site), "--out", str(out))
-    text = openssl("crl", "-in", str(out), "-noout", "-text", "-CAfile",
-                   str(site / "pki" / "ca.pem")).stdout  # fmt: skip
+    text = openssl(
+        "crl", "-in", str(out), "-noout", "-text", "-CAfile", str(site / "pki" / "ca.pem")
+    ).stdout
     assert serial.split("=")[1].strip() in text.replace(":", "").upper()
     result = runner.invoke(app, ["ca", "revoke", "ABCDEF", "--site", str(site)])
     assert result.exit_code == 2 and "was not issued" in result.stderr
@@ -204,8 +266,18 @@ def test_ok_legacy_chain_is_sha1_rsa2048_and_lint_clean_for_cx700(
     assert result.exit_code == 0
     assert "SHA-1 is weak" in result.stderr
     out = tmp_path / "cx.pem"
-    cli("ca", "issue-server", "--site", str(site), "--chain", "legacy",
-        "--fqdn", "prov.example.com", "--out", str(out))  # fmt: skip
+    cli(
+        "ca",
+        "issue-server",
+        "--site",
+        str(site),
+        "--chain",
+        "legacy",
+        "--fqdn",
+        "prov.example.com",
+        "--out",
+        str(out),
+    )
     legacy_ca = site / "pki" / "legacy" / "ca.pem"
     openssl("verify", "-CAfile", str(legacy_ca), str(out))
     for path in (legacy_ca, out):
@@ -214,12 +286,21 @@ def test_ok_legacy_chain_is_sha1_rsa2048_and_lint_clean_for_cx700(
         assert "Public-Key: (2048 bit)" in text
     assert stat.S_IMODE((site / "pki" / "legacy" / "ca.key").stat().st_mode) == 0o600
     cli("cert", "lint", str(out), str(legacy_ca), "--device", "cx700")
-    modern = runner.invoke(app, ["cert", "lint", str(site / "pki" / "ca.pem"),
-                                 "--device", "cx700"])  # fmt: skip
+    modern = runner.invoke(app, ["cert", "lint", str(site / "pki" / "ca.pem"), "--device", "cx700"])
     assert modern.exit_code == 1
     p7b = tmp_path / "legacy.p7b"
-    cli("ca", "export", "--site", str(site), "--chain", "legacy", "--format", "p7b",
-        "--out", str(p7b))  # fmt: skip
+    cli(
+        "ca",
+        "export",
+        "--site",
+        str(site),
+        "--chain",
+        "legacy",
+        "--format",
+        "p7b",
+        "--out",
+        str(p7b),
+    )
     text = openssl("pkcs7", "-inform", "DER", "-in", str(p7b), "-print_certs", "-noout").stdout
     assert "Legacy Root CA" in text
 

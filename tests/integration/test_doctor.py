@@ -26,8 +26,9 @@ from tests.serverkit import Server
 
 from phoneprov.pki.authority import CertificateAuthority
 
-MASTER = (b'<?xml version="1.0"?>\n'
-          b'<APPLICATION APP_FILE_PATH="sip.ld" CONFIG_FILES="initial.cfg"/>\n')
+MASTER = (
+    b'<?xml version="1.0"?>\n<APPLICATION APP_FILE_PATH="sip.ld" CONFIG_FILES="initial.cfg"/>\n'
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +56,23 @@ def test_ok_good_site_every_check_passes(good_server: Server) -> None:
     assert code == 0 and report["exit_code"] == 0
     checks = {f["check"] for f in report["findings"]}
     assert {
-        "listener-https", "listener-http", "listener-ftp", "listener-tftp", "tls-chain",
-        "tls-names", "tls-validity", "tls-compat", "tls-client-cert", "trust-polycom",
-        "config-master", "config-initial", "clock", "dhcp", "firmware", "cx700-chain", "disk",
+        "listener-https",
+        "listener-http",
+        "listener-ftp",
+        "listener-tftp",
+        "tls-chain",
+        "tls-names",
+        "tls-validity",
+        "tls-compat",
+        "tls-client-cert",
+        "trust-polycom",
+        "config-master",
+        "config-initial",
+        "clock",
+        "dhcp",
+        "firmware",
+        "cx700-chain",
+        "disk",
         "key-permissions",
     } <= checks
     # Both server certificates were seen, each complete up to the site root.
@@ -81,8 +96,14 @@ def _replace_rsa_with(site: Path, chain: list, key: object) -> None:  # type: ig
     write_pair(site / "pki" / "server-rsa.pem", chain, key)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("case", ["fail/cert-from-other-ca", "fail/chain-file-missing-intermediate",
-                                  "ok/chain-file-with-intermediate"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "fail/cert-from-other-ca",
+        "fail/chain-file-missing-intermediate",
+        "ok/chain-file-with-intermediate",
+    ],
+)
 def test_server_chain_as_sent(good_site: Path, case: str) -> None:
     if case == "fail/cert-from-other-ca":
         stray = make_ca("Stray Issuing CA", kind="rsa")
@@ -91,8 +112,9 @@ def test_server_chain_as_sent(good_site: Path, case: str) -> None:
     else:
         intermediate = make_ca("Site Issuing CA", load_ca(good_site), kind="rsa")
         leaf, key = server_leaf(intermediate)
-        sent = [leaf] if case == "fail/chain-file-missing-intermediate" else [
-            leaf, intermediate.cert]
+        sent = (
+            [leaf] if case == "fail/chain-file-missing-intermediate" else [leaf, intermediate.cert]
+        )
         _replace_rsa_with(good_site, sent, key)
     server = serve(good_site)
     try:
@@ -116,6 +138,7 @@ def test_server_chain_as_sent(good_site: Path, case: str) -> None:
 def test_fail_cx700_with_rsa4096_sha256_root(site: Path) -> None:
     """The demo site has a CX700 package; a 4096/SHA-256 root is unreadable for it."""
     pki = site / "pki"
+    shutil.rmtree(pki / "legacy")
     CertificateAuthority.create(pki, common_name="Big Root", key="rsa-4096", force=True)
     code, report = doctor("--site", str(site), timeout="0.5")
     assert code == 2
@@ -136,8 +159,9 @@ def test_firmware_for_inventory_models(site: Path, tmp_path: Path) -> None:
     image = tmp_path / "sip.ld"
     image.write_bytes(b"\x00firmware image" * 64)
     for args in (("add", str(image)), ("assign",)):
-        code, out = cli("firmware", *args, "--version", "5.9.8.5760", "--models", "VVX410",
-                        "--site", str(site))
+        code, out = cli(
+            "firmware", *args, "--version", "5.9.8.5760", "--models", "VVX410", "--site", str(site)
+        )
         assert code == 0, out
     _, report = doctor("--site", str(site), timeout="0.5")
     firmware = {f["severity"]: f for f in by_check(report, "firmware")}
@@ -178,8 +202,10 @@ def _pem_bundle(paths: list[Path], out: Path) -> Path:
     return out
 
 
-@pytest.mark.parametrize("case", ["ok/verify-client-on-polycom-names",
-                                  "warn/optional-no-ca-stray-names", "warn/no-client-cert"])
+@pytest.mark.parametrize(
+    "case",
+    ["ok/verify-client-on-polycom-names", "warn/optional-no-ca-stray-names", "warn/no-client-cert"],
+)
 def test_url_against_nginx(good_site: Path, tmp_path: Path, case: str) -> None:
     docroot = tmp_path / "www"
     docroot.mkdir()
@@ -188,15 +214,18 @@ def test_url_against_nginx(good_site: Path, tmp_path: Path, case: str) -> None:
     stray = tmp_path / "stray.pem"
     stray.write_bytes(make_ca("Stray Client CA").cert.public_bytes(serialization.Encoding.PEM))
     directives = {
-        "ok/verify-client-on-polycom-names":
-            f"ssl_verify_client on; ssl_verify_depth 4; ssl_client_certificate {trust};",
-        "warn/optional-no-ca-stray-names":
-            f"ssl_verify_client optional_no_ca; ssl_client_certificate {stray};",
+        "ok/verify-client-on-polycom-names": (
+            f"ssl_verify_client on; ssl_verify_depth 4; ssl_client_certificate {trust};"
+        ),
+        "warn/optional-no-ca-stray-names": (
+            f"ssl_verify_client optional_no_ca; ssl_client_certificate {stray};"
+        ),
         "warn/no-client-cert": "",
     }[case]
     pki = good_site / "pki"
-    nginx = start_nginx(tmp_path / "nginx", pki / "server-rsa.pem", pki / "server-rsa.key",
-                        directives, docroot)
+    nginx = start_nginx(
+        tmp_path / "nginx", pki / "server-rsa.pem", pki / "server-rsa.key", directives, docroot
+    )
     try:
         code, report = doctor("--url", nginx.url, "--site", str(good_site))
     finally:

@@ -20,8 +20,8 @@ DOC = ROOT / "docs" / "troubleshooting.md"
 def section() -> str:
     text = DOC.read_text(encoding="utf-8")
     start = text.index("## doctor")
-    following = re.search(r"^## ", text[start + 3:], re.MULTILINE)
-    return text[start: start + 3 + following.start()] if following else text[start:]
+    following = re.search(r"^## ", text[start + 3 :], re.MULTILINE)
+    return text[start : start + 3 + following.start()] if following else text[start:]
 
 
 def console_blocks() -> list[list[tuple[str, list[str]]]]:
@@ -57,16 +57,31 @@ def test_doc_examples_run_as_written(tmp_path: Path) -> None:
     assert shutil.which("jq"), "jq is required (make tools installs it)"
     site = make_good_site(tmp_path / "site")
     server = serve(site)
-    env = {**os.environ, "COLUMNS": "200", "HTTPS_PORT": str(server.ports["https"]),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "HTTPS_PORT": str(server.ports["https"]),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     try:
         for block in console_blocks():
             for command, expected in block:
-                result = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env,
-                                        capture_output=True, text=True, timeout=120)
+                result = subprocess.run(
+                    ["bash", "-c", command],
+                    cwd=tmp_path,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
                 actual = result.stdout.splitlines()
                 if not matches(expected, actual):
-                    pytest.fail(f"$ {command}\nexpected:\n" + "\n".join(expected)
-                                + "\ngot:\n" + result.stdout + result.stderr)
+                    pytest.fail(
+                        f"$ {command}\nexpected:\n"
+                        + "\n".join(expected)
+                        + "\ngot:\n"
+                        + result.stdout
+                        + result.stderr
+                    )
     finally:
         server.stop()

@@ -9,6 +9,7 @@ last seen at 127.0.0.1" run on their own server.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -268,7 +269,17 @@ def fetch(url: str, *extra: str) -> bytes:
     return result.stdout
 
 
-def test_ok_ca_chain_downloads_parse_with_openssl(server: Server) -> None:
+def test_ok_ca_chain_downloads_parse_with_openssl(tmp_path: Path) -> None:
+    """A device nobody knows as a CX700 gets the site chain (its own server: the
+    module's server has seen CX700 requests from this address)."""
+    server = start_server(make_site(tmp_path / "site"))
+    try:
+        _check_site_chain_downloads(server)
+    finally:
+        server.stop()
+
+
+def _check_site_chain_downloads(server: Server) -> None:
     subject = "phoneprov Root CA (localhost)"
     p7b = fetch(f"{server.http}/certsrv/certnew.p7b")
     assert p7b.startswith(b"-----BEGIN PKCS7-----")
@@ -284,6 +295,7 @@ def test_ok_ca_chain_downloads_parse_with_openssl(server: Server) -> None:
 def test_cx700_gets_the_legacy_chain(tmp_path: Path) -> None:
     """Per family: by User-Agent, and by a recent ucdevice request from the same address."""
     site = make_site(tmp_path / "site")
+    shutil.rmtree(site / "pki" / LEGACY_DIR)  # the demo's legacy chain: start without one
     running = start_server(site)
     try:
         url = f"{running.http}/certsrv/certnew.p7b"

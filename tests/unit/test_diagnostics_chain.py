@@ -28,8 +28,14 @@ ISSUING = make_ca("Site Issuing CA", ROOT, kind="rsa")
 STRAY = make_ca("Stray Root", kind="rsa")
 
 
-def leaf(issuer: Issuer, names: tuple[str, ...] = ("prov.example.com", "192.0.2.10"), *,
-         san: bool = True, start: dt.datetime | None = None, days: int = 365) -> x509.Certificate:
+def leaf(
+    issuer: Issuer,
+    names: tuple[str, ...] = ("prov.example.com", "192.0.2.10"),
+    *,
+    san: bool = True,
+    start: dt.datetime | None = None,
+    days: int = 365,
+) -> x509.Certificate:
     key = new_key("ec")
     entries: list[x509.GeneralName] = []
     for name in names:
@@ -67,8 +73,9 @@ SERVER = leaf(ISSUING)
     ],
 )
 def test_chain_as_sent(case: str, sent: list[x509.Certificate], severity: str, words: str) -> None:
-    findings, full = chain_findings("RSA", sent, [ROOT.cert], anchor_what="the site root",
-                                    fix="reissue")
+    findings, full = chain_findings(
+        "RSA", sent, [ROOT.cert], anchor_what="the site root", fix="reissue"
+    )
     assert {f.severity for f in findings} == {severity}, findings
     assert any(words in f.message for f in findings)
     if case == "ok/leaf-and-intermediate-to-anchor":
@@ -83,10 +90,18 @@ def test_chain_as_sent(case: str, sent: list[x509.Certificate], severity: str, w
         ("fail/name-missing", SERVER, ("prov.example.com", "prov2.example.com"), "fail"),
         ("fail/ip-only-as-dns", leaf(ISSUING, ("prov.example.com",)), ("192.0.2.10",), "fail"),
         ("warn/wildcard-only", leaf(ISSUING, ("*.example.com",)), ("prov.example.com",), "warn"),
-        ("fail/wildcard-is-one-label", leaf(ISSUING, ("*.example.com",)), ("a.b.example.com",),
-         "fail"),
-        ("warn/cn-only-no-san", leaf(ISSUING, ("prov.example.com",), san=False),
-         ("prov.example.com",), "warn"),
+        (
+            "fail/wildcard-is-one-label",
+            leaf(ISSUING, ("*.example.com",)),
+            ("a.b.example.com",),
+            "fail",
+        ),
+        (
+            "warn/cn-only-no-san",
+            leaf(ISSUING, ("prov.example.com",), san=False),
+            ("prov.example.com",),
+            "warn",
+        ),
     ],
 )
 def test_names(case: str, cert: x509.Certificate, names: tuple[str, ...], severity: str) -> None:
@@ -99,10 +114,18 @@ def test_names(case: str, cert: x509.Certificate, names: tuple[str, ...], severi
     [
         ("ok/valid-a-year", SERVER, "pass", "every certificate is valid"),
         ("fail/expired", leaf(ISSUING, start=NOW - dt.timedelta(days=400)), "fail", "expired"),
-        ("fail/not-yet-valid", leaf(ISSUING, start=NOW + dt.timedelta(days=2)), "fail",
-         "not valid before"),
-        ("warn/expires-in-10-days", leaf(ISSUING, start=NOW - dt.timedelta(days=355)), "warn",
-         "expires in 9 day(s)"),
+        (
+            "fail/not-yet-valid",
+            leaf(ISSUING, start=NOW + dt.timedelta(days=2)),
+            "fail",
+            "not valid before",
+        ),
+        (
+            "warn/expires-in-10-days",
+            leaf(ISSUING, start=NOW - dt.timedelta(days=355)),
+            "warn",
+            "expires in 9 day(s)",
+        ),
     ],
 )
 def test_validity(case: str, cert: x509.Certificate, severity: str, words: str) -> None:
@@ -114,12 +137,17 @@ def test_validity(case: str, cert: x509.Certificate, severity: str, words: str) 
 def _rsa_root(bits: int) -> Issuer:
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"RSA-{bits} Root")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(NOW - dt.timedelta(days=1))
-            .not_valid_after(NOW + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     return Issuer(cert, key)
 
 
@@ -138,8 +166,9 @@ def test_compat_severity_follows_whose_phones() -> None:
     strict = compat_findings("ECDSA", chain, ["soundpoint"], NOW, severity="fail")
     loose = compat_findings("ECDSA", chain, ["soundpoint"], NOW, severity="warn")
     assert [f.severity for f in strict] == ["fail"] and [f.severity for f in loose] == ["warn"]
-    assert compat_findings("ECDSA", chain, ["vvx", "trio"], NOW, severity="fail")[0].severity \
-        == "pass"
+    assert (
+        compat_findings("ECDSA", chain, ["vvx", "trio"], NOW, severity="fail")[0].severity == "pass"
+    )
     assert compat_findings("ECDSA", chain, [], NOW, severity="fail") == []
 
 
@@ -160,9 +189,9 @@ def _der(cert: x509.Certificate) -> tuple[str, bytes]:
         ("warn/stray-names-only", True, [_der(STRAY.cert)], False, "warn"),
     ],
 )
-def test_client_certificate_request(case: str, requested: bool,
-                                    names: list[tuple[str, bytes]], required: bool,
-                                    severity: str) -> None:
+def test_client_certificate_request(
+    case: str, requested: bool, names: list[tuple[str, bytes]], required: bool, severity: str
+) -> None:
     finding = client_auth_findings(requested, names, POLYCOM, required=required)
     assert finding.severity == severity, finding.message
     if case == "ok/polycom-names":

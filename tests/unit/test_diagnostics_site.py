@@ -30,8 +30,11 @@ HTTPS = "https://prov.example.com:8443/"
 @pytest.mark.parametrize(
     ("case", "body", "severity"),
     [
-        ("ok/bootstrap-master", b'<APPLICATION APP_FILE_PATH="sip.ld" '
-         b'CONFIG_FILES="initial.cfg"/>', "pass"),
+        (
+            "ok/bootstrap-master",
+            b'<APPLICATION APP_FILE_PATH="sip.ld" CONFIG_FILES="initial.cfg"/>',
+            "pass",
+        ),
         ("fail/not-xml", b"<APPLICATION APP_FILE_PATH='sip.ld'", "fail"),
         ("fail/wrong-root", b'<polycomConfig CONFIG_FILES="initial.cfg"/>', "fail"),
         ("warn/no-initial-cfg", b'<APPLICATION CONFIG_FILES="site.cfg, phone1.cfg"/>', "warn"),
@@ -44,9 +47,12 @@ def test_master_file(case: str, body: bytes, severity: str) -> None:
 def initial(**attrs: str) -> bytes:
     values = {
         "device.set": "1",
-        "device.prov.serverType": "HTTPS", "device.prov.serverType.set": "1",
-        "device.prov.serverName": HTTPS, "device.prov.serverName.set": "1",
-        "device.sec.TLS.customCaCert1": ROOT_PEM, "device.sec.TLS.customCaCert1.set": "1",
+        "device.prov.serverType": "HTTPS",
+        "device.prov.serverType.set": "1",
+        "device.prov.serverName": HTTPS,
+        "device.prov.serverName.set": "1",
+        "device.sec.TLS.customCaCert1": ROOT_PEM,
+        "device.sec.TLS.customCaCert1.set": "1",
     }
     values.update(attrs)
     rendered = " ".join(f'{k}="{v}"' for k, v in values.items() if v != "-")
@@ -57,16 +63,32 @@ def initial(**attrs: str) -> bytes:
     ("case", "body", "severity", "words"),
     [
         ("ok/moves-phone-to-site", initial(), "pass", "moves phones to"),
-        ("ok/case-and-no-trailing-slash", initial(**{
-            "device.prov.serverName": "HTTPS://PROV.example.com:8443"}), "pass", ""),
-        ("fail/wrong-port", initial(**{"device.prov.serverName": "https://prov.example.com/"}),
-         "fail", "is not this site's HTTPS URL"),
+        (
+            "ok/case-and-no-trailing-slash",
+            initial(**{"device.prov.serverName": "HTTPS://PROV.example.com:8443"}),
+            "pass",
+            "",
+        ),
+        (
+            "fail/wrong-port",
+            initial(**{"device.prov.serverName": "https://prov.example.com/"}),
+            "fail",
+            "is not this site's HTTPS URL",
+        ),
         ("fail/plain-http", initial(**{"device.prov.serverType": "HTTP"}), "fail", "not HTTPS"),
         ("fail/no-device-set", initial(**{"device.set": "-"}), "fail", 'device.set="1"'),
-        ("fail/missing-set-twin", initial(**{"device.prov.serverName.set": "-"}), "fail",
-         "lack their .set"),
-        ("fail/ca-not-carried", initial(**{"device.sec.TLS.customCaCert1": "garbage"}), "fail",
-         "does not carry the site root"),
+        (
+            "fail/missing-set-twin",
+            initial(**{"device.prov.serverName.set": "-"}),
+            "fail",
+            "lack their .set",
+        ),
+        (
+            "fail/ca-not-carried",
+            initial(**{"device.sec.TLS.customCaCert1": "garbage"}),
+            "fail",
+            "does not carry the site root",
+        ),
         ("fail/not-xml", b"<polycomConfig><device", "fail", "not well-formed"),
     ],
 )
@@ -111,16 +133,23 @@ def test_clock(case: str, now: dt.datetime, date: str, severity: str) -> None:
 
 @pytest.mark.parametrize(
     ("case", "free", "severity"),
-    [("fail/50-mib", 50 * 1024**2, "fail"), ("warn/500-mib", 500 * 1024**2, "warn"),
-     ("ok/2-gib", 2 * 1024**3, "pass")],
+    [
+        ("fail/50-mib", 50 * 1024**2, "fail"),
+        ("warn/500-mib", 500 * 1024**2, "warn"),
+        ("ok/2-gib", 2 * 1024**3, "pass"),
+    ],
 )
 def test_disk(case: str, free: int, severity: str) -> None:
     assert [f.severity for f in disk_findings(Path("/site/boot"), free)] == [severity]
 
 
 def test_key_modes() -> None:
-    keys = {Path("/s/pki/ca.key"): 0o600, Path("/s/pki/server-rsa.key"): 0o644,
-            Path("/s/demo/x.key"): 0o400, Path("/s/pki/digest-nonce.key"): 0o660}
+    keys = {
+        Path("/s/pki/ca.key"): 0o600,
+        Path("/s/pki/server-rsa.key"): 0o644,
+        Path("/s/demo/x.key"): 0o400,
+        Path("/s/pki/digest-nonce.key"): 0o660,
+    }
     finding = permission_findings(keys)[0]
     assert finding.severity == "fail"
     assert finding.fix == "chmod 600 /s/pki/digest-nonce.key /s/pki/server-rsa.key"
@@ -133,19 +162,38 @@ def test_key_modes() -> None:
     ("case", "models", "managed", "boot", "severities"),
     [
         ("ok/no-catalog", {"VVX410": ModelFirmware(2, None, False)}, False, [], ["pass"]),
-        ("ok/boot-directory-image", {"VVX410": ModelFirmware(1, None, False)}, False,
-         ["sip.ld"], ["pass"]),
+        (
+            "ok/boot-directory-image",
+            {"VVX410": ModelFirmware(1, None, False)},
+            False,
+            ["sip.ld"],
+            ["pass"],
+        ),
         ("ok/every-model", {"VVX410": ModelFirmware(1, "5.9.8", True)}, True, [], ["pass"]),
-        ("warn/model-without-firmware", {"VVX410": ModelFirmware(1, "5.9.8", True),
-                                         "SPIP550": ModelFirmware(3, None, False)}, True, [],
-         ["warn"]),
-        ("fail/assigned-image-missing", {"VVX410": ModelFirmware(1, "5.9.8", False)}, True, [],
-         ["fail"]),
+        (
+            "warn/model-without-firmware",
+            {"VVX410": ModelFirmware(1, "5.9.8", True), "SPIP550": ModelFirmware(3, None, False)},
+            True,
+            [],
+            ["warn"],
+        ),
+        (
+            "fail/assigned-image-missing",
+            {"VVX410": ModelFirmware(1, "5.9.8", False)},
+            True,
+            [],
+            ["fail"],
+        ),
         ("ok/no-inventory", {}, True, [], ["pass"]),
     ],
 )
-def test_firmware(case: str, models: dict[str, ModelFirmware], managed: bool, boot: list[str],
-                  severities: list[str]) -> None:
+def test_firmware(
+    case: str,
+    models: dict[str, ModelFirmware],
+    managed: bool,
+    boot: list[str],
+    severities: list[str],
+) -> None:
     findings = firmware_findings(models, managed=managed, boot_images=boot)
     assert [f.severity for f in findings] == severities
     if case == "warn/model-without-firmware":

@@ -58,8 +58,9 @@ def test_fail_wildcard_and_cn_not_in_san(factory: FactoryPki) -> None:
 def test_fail_chain_longer_than_polycom_chain(factory: FactoryPki) -> None:
     extra = make_ca("Extra CA", factory.issuing, kind="rsa")
     leaf = make_device(extra, "prov.example.com", kind="rsa")
-    chain = order_chain([factory.root.cert, leaf.cert, factory.policy.cert, extra.cert,
-                         factory.issuing.cert])  # fmt: skip
+    chain = order_chain(
+        [factory.root.cert, leaf.cert, factory.policy.cert, extra.cert, factory.issuing.cert]
+    )
     assert chain[0] == leaf.cert and chain[-1] == factory.root.cert
     problems = lint_chain(chain, ["vvx"], now=NOW)
     assert [p.problem for p in problems] == [

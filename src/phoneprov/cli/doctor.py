@@ -18,19 +18,20 @@ from phoneprov.provisioning.finding import Finding, exit_code, summary
 STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 
 
-def _with_ports(settings: Settings, http: int | None, https: int | None, ftp: int | None,
-                tftp: int | None) -> Settings:
+def _with_ports(
+    settings: Settings, http: int | None, https: int | None, ftp: int | None, tftp: int | None
+) -> Settings:
     """The same overrides as ``phoneprov serve`` takes, for a server started with them."""
     if http is not None:
         settings = dataclasses.replace(settings, http=dataclasses.replace(settings.http, port=http))
     if https is not None:
-        settings = dataclasses.replace(settings,
-                                       https=dataclasses.replace(settings.https, port=https))
+        settings = dataclasses.replace(
+            settings, https=dataclasses.replace(settings.https, port=https)
+        )
     if ftp is not None:
         settings = dataclasses.replace(settings, ftp=dataclasses.replace(settings.ftp, port=ftp))
     if tftp is not None:
-        settings = dataclasses.replace(settings,
-                                       tftp=dataclasses.replace(settings.tftp, port=tftp))
+        settings = dataclasses.replace(settings, tftp=dataclasses.replace(settings.tftp, port=tftp))
     return settings
 
 
@@ -44,19 +45,25 @@ def _print(target: str, findings: list[Finding]) -> None:
         if finding.fix and finding.severity != "pass":
             console.print(Text(f"      fix: {finding.fix}"), highlight=False, soft_wrap=True)
     counts = summary(findings)
-    console.print(Text(f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail"),
-                  highlight=False)
+    console.print(
+        Text(f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail"),
+        highlight=False,
+    )
 
 
 @handle_errors
 def doctor(
     site: Path | None = SiteOption,
     url: str | None = typer.Option(
-        None, "--url", help="Check this HTTPS server instead of the site's listeners "
-        "(any server: IIS, nginx, ...); the site, if present, lends its CA and inventory."),
+        None,
+        "--url",
+        help="Check this HTTPS server instead of the site's listeners "
+        "(any server: IIS, nginx, ...); the site, if present, lends its CA and inventory.",
+    ),
     fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", help="text or json."),
-    timeout: float = typer.Option(3.0, "--timeout", min=0.1, max=60,
-                                  help="Seconds to wait for each network answer."),
+    timeout: float = typer.Option(
+        3.0, "--timeout", min=0.1, max=60, help="Seconds to wait for each network answer."
+    ),
     http_port: int | None = typer.Option(None, help="HTTP port, when serve was given one."),
     https_port: int | None = typer.Option(None, help="HTTPS port, when serve was given one."),
     ftp_port: int | None = typer.Option(None, help="FTP port, when serve was given one."),
@@ -66,20 +73,25 @@ def doctor(
     now = datetime.now(UTC)
     directory = resolve_site(site)
     if url is not None:
-        settings = (load_settings(directory) if (directory / SETTINGS_FILE).is_file() else None)
+        settings = load_settings(directory) if (directory / SETTINGS_FILE).is_file() else None
         if settings is not None:
             settings = _with_ports(settings, http_port, https_port, ftp_port, tftp_port)
         findings = check_url(url, settings=settings, now=now, timeout=timeout)
         target = url
     else:
-        settings = _with_ports(load_settings(directory), http_port, https_port, ftp_port,
-                               tftp_port)
+        settings = _with_ports(load_settings(directory), http_port, https_port, ftp_port, tftp_port)
         findings = check_site(settings, now=now, timeout=timeout)
         target = f"site {directory}"
     code = exit_code(findings)
     if fmt is OutputFormat.json:
-        print_json({"target": target, "findings": [f.to_json() for f in findings],
-                    "summary": summary(findings), "exit_code": code})
+        print_json(
+            {
+                "target": target,
+                "findings": [f.to_json() for f in findings],
+                "summary": summary(findings),
+                "exit_code": code,
+            }
+        )
     else:
         _print(target, findings)
     raise typer.Exit(code)

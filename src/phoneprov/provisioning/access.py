@@ -40,6 +40,11 @@ from phoneprov.store.sql import Event, Recorder, Sighting, SqlStore
 
 MEMORY_CACHE_LIMIT = 256 * 1024  # small configs are served from memory; firmware is streamed
 STATUS_TTL = 5.0  # seconds a device status is cached (approvals take effect within this)
+# A boot is 10-15 requests in a few seconds, and a storm is thousands of phones
+# asking for the same files: rendered files are kept this long per (file, phone).
+# Inventory and template changes reach phones within RENDER_TTL.
+RENDER_TTL = 5.0
+RENDER_CACHE_SIZE = 50_000
 _CONTENT_TYPES = {
     ".cfg": "application/xml",
     ".xml": "application/xml",
@@ -118,6 +123,9 @@ class AccessService:
         self._status: dict[str, tuple[float, DeviceStatus]] = {}
         self._cache: dict[str, tuple[int, int, bytes]] = {}
         self._ip_macs: dict[str, tuple[float, MacAddress]] = {}
+        self._render_cache: dict[
+            tuple[str, str, bool, str], tuple[float, ReadGrant | None, Rendered]
+        ] = {}
         self._lock = threading.Lock()  # FTP runs in its own thread
 
     # identity
@@ -317,10 +325,15 @@ class AccessService:
         """A file with no copy on disk, from the renderer; NotFound when it has none either."""
         mac = principal.mac or (agent.mac if agent else None) or self._mac_for_ip(ip)
         public = self.is_public(principal)
+        model = agent.model_token if agent else ""
+        key = (resource.path.lower(), mac.value if mac else "", public, model)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._render_cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1] if hit[1] is not None else self._grant(principal, resource, hit[2], mac)
         try:
-            served = self.renderer.serve(
-                resource, mac=mac, public=public, model=agent.model_token if agent else ""
-            )
+            served = self.renderer.serve(resource, mac=mac, public=public, model=model)
         except RenderError as error:
             # Not a refusal (fail2ban must not ban the phone): an error line naming the template.
             self.audit.security_log.error(
@@ -338,7 +351,14 @@ class AccessService:
             raise
         if served is None:
             raise NotFound(f"{resource.path} does not exist") from None
-        return self._grant(principal, resource, served, mac)
+        grant = self._grant(principal, resource, served, mac)
+        with self._lock:
+            if len(self._render_cache) > RENDER_CACHE_SIZE:
+                self._render_cache.clear()
+            # Firmware grants are not kept whole: each fetch is counted (loop detection).
+            kept = grant if served.path is None else None
+            self._render_cache[key] = (now + RENDER_TTL, kept, served)
+        return grant
 
     def _grant(
         self, principal: Principal, resource: Resource, served: Rendered, mac: MacAddress | None

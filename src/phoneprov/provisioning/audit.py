@@ -12,7 +12,6 @@ Secrets never reach these lines: identities are kinds, user names and MACs.
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import time
 from pathlib import Path
 
@@ -97,7 +96,9 @@ def configure(log_dir: Path | None, *, console: bool = True) -> list[logging.Han
         logger.propagate = False
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
-            handler: logging.Handler = logging.handlers.WatchedFileHandler(log_dir / filename)
+            # A plain append-mode file: WatchedFileHandler stats the file for every line,
+            # a measurable cost per request. Rotate with logrotate's copytruncate.
+            handler: logging.Handler = logging.FileHandler(log_dir / filename)
             handler.setFormatter(plain)
             logger.addHandler(handler)
             handlers.append(handler)

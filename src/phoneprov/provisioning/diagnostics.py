@@ -90,8 +90,9 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def throwaway_client(settings: Settings, now: datetime
-                     ) -> tuple[x509.Certificate, PrivateKey] | None:
+def throwaway_client(
+    settings: Settings, now: datetime
+) -> tuple[x509.Certificate, PrivateKey] | None:
     """A one-hour client certificate from the site CA, made in memory (never written).
 
     Servers that require mutual TLS finish the handshake only with a certificate
@@ -104,13 +105,15 @@ def throwaway_client(settings: Settings, now: datetime
     except (OSError, ValueError, PhoneprovError):
         return None
     key = generate_key("ec-p256")
-    spec = CertSpec(Usage.DEVICE, DOCTOR_CN, new_serial(set()), now - BACKDATE,
-                    now + timedelta(hours=1))
+    spec = CertSpec(
+        Usage.DEVICE, DOCTOR_CN, new_serial(set()), now - BACKDATE, now + timedelta(hours=1)
+    )
     return build_certificate(spec, key.public_key(), ca_cert, ca_key), key
 
 
-def demo_client(settings: Settings, root: x509.Certificate | None
-                ) -> tuple[x509.Certificate, PrivateKey] | None:
+def demo_client(
+    settings: Settings, root: x509.Certificate | None
+) -> tuple[x509.Certificate, PrivateKey] | None:
     """The demo phone's certificate and key (<site>/demo), when the site root issued them.
 
     With it a GET over mutual TLS is answered as for a phone of the site.
@@ -128,19 +131,42 @@ def demo_client(settings: Settings, root: x509.Certificate | None
     return None
 
 
-def tls_findings(target: TlsTarget, *, now: datetime, check: str, required: bool,
-                 client: tuple[x509.Certificate, PrivateKey] | None, path: str | None,
-                 timeout: float) -> tuple[list[Finding], HttpAnswer | None]:
+def tls_findings(
+    target: TlsTarget,
+    *,
+    now: datetime,
+    check: str,
+    required: bool,
+    client: tuple[x509.Certificate, PrivateKey] | None,
+    path: str | None,
+    timeout: float,
+) -> tuple[list[Finding], HttpAnswer | None]:
     """Probe the listener with RSA and ECDSA suites and judge each chain it sends."""
-    probes = [probe_tls(target.host, target.port, kind=kind, server_name=target.server_name,
-                        client=client, path=path, timeout=timeout) for kind in ("RSA", "ECDSA")]
+    probes = [
+        probe_tls(
+            target.host,
+            target.port,
+            kind=kind,
+            server_name=target.server_name,
+            client=client,
+            path=path,
+            timeout=timeout,
+        )
+        for kind in ("RSA", "ECDSA")
+    ]
     seen = [p for p in probes if p.chain]
     where = f"{_url_host(target.host)}:{target.port}"
     if not seen:
         errors = "; ".join(f"{p.kind}: {p.error}" for p in probes)
-        return [Finding(check, "fail", f"no TLS handshake with {where}: {errors}",
-                        "Check that the server runs and listens on that port "
-                        "(`phoneprov serve`), and the firewall.")], None
+        return [
+            Finding(
+                check,
+                "fail",
+                f"no TLS handshake with {where}: {errors}",
+                "Check that the server runs and listens on that port "
+                "(`phoneprov serve`), and the firewall.",
+            )
+        ], None
     shown = "; ".join(f"{p.kind}: {p.protocol} {p.cipher}" for p in seen)
     findings = [passed(check, f"TLS listener at {where} answers ({shown})")]
     for probe in seen:
@@ -148,37 +174,55 @@ def tls_findings(target: TlsTarget, *, now: datetime, check: str, required: bool
     rsa = probes[0]
     rsa_only = [f for f in target.families if not RULES[f].ec_keys]
     if not rsa.chain and rsa_only:
-        findings.append(Finding(
-            "tls-compat", "fail" if target.strict else "warn",
-            f"the server has no RSA certificate (RSA: {rsa.error}); "
-            f"{chain.family_titles(rsa_only)} phones read RSA keys only",
-            "Install an RSA-2048 server certificate next to the ECDSA one "
-            "(`phoneprov ca issue-server --key rsa-2048`)."))
+        findings.append(
+            Finding(
+                "tls-compat",
+                "fail" if target.strict else "warn",
+                f"the server has no RSA certificate (RSA: {rsa.error}); "
+                f"{chain.family_titles(rsa_only)} phones read RSA keys only",
+                "Install an RSA-2048 server certificate next to the ECDSA one "
+                "(`phoneprov ca issue-server --key rsa-2048`).",
+            )
+        )
     first = seen[0]
-    findings.append(chain.client_auth_findings(first.requested, first.ca_names, polycom_chain(),
-                                               required=required))
+    findings.append(
+        chain.client_auth_findings(
+            first.requested, first.ca_names, polycom_chain(), required=required
+        )
+    )
     for probe in seen:
         if probe.error:
-            findings.append(Finding(
-                "tls-handshake", "fail" if required else "warn",
-                f"{probe.kind}: the handshake with {where} broke off after the server's "
-                f"certificate: {probe.error}",
-                "The server refused the doctor's client certificate from the site CA: check "
-                "that the site root is in the HTTPS trust (<site>/trust)." if client else
-                "The server requires a client certificate: run the doctor with --site of a "
-                "site whose CA the server trusts."))
+            findings.append(
+                Finding(
+                    "tls-handshake",
+                    "fail" if required else "warn",
+                    f"{probe.kind}: the handshake with {where} broke off after the server's "
+                    f"certificate: {probe.error}",
+                    "The server refused the doctor's client certificate from the site CA: check "
+                    "that the site root is in the HTTPS trust (<site>/trust)."
+                    if client
+                    else "The server requires a client certificate: run the doctor with "
+                    "--site of a site whose CA the server trusts.",
+                )
+            )
     answer = next((p.answer for p in seen if p.answer is not None), None)
     return findings, answer
 
 
 def _chain_checks(target: TlsTarget, probe: TlsProbe, now: datetime) -> list[Finding]:
-    found, full = chain.chain_findings(probe.kind, probe.chain, target.anchors,
-                                       anchor_what=target.anchor_what, fix=target.chain_fix)
+    found, full = chain.chain_findings(
+        probe.kind,
+        probe.chain,
+        target.anchors,
+        anchor_what=target.anchor_what,
+        fix=target.chain_fix,
+    )
     found.append(chain.name_findings(probe.kind, probe.chain[0], target.names, target.name_fix))
     found += chain.validity_findings(probe.kind, full, now, target.chain_fix)
     families = [f for f in target.families if probe.kind == "RSA" or RULES[f].ec_keys]
-    found += chain.compat_findings(probe.kind, full, families, now,
-                                   severity="fail" if target.strict else "warn")
+    found += chain.compat_findings(
+        probe.kind, full, families, now, severity="fail" if target.strict else "warn"
+    )
     return found
 
 
@@ -190,12 +234,19 @@ def _site_root(settings: Settings) -> tuple[x509.Certificate | None, list[Findin
     try:
         return x509.load_pem_x509_certificate(path.read_bytes()), []
     except (OSError, ValueError) as error:
-        return None, [Finding("site-ca", "fail", f"the site root {path} cannot be read: {error}",
-                              "Create it with `phoneprov ca init` (or `phoneprov init`).")]
+        return None, [
+            Finding(
+                "site-ca",
+                "fail",
+                f"the site root {path} cannot be read: {error}",
+                "Create it with `phoneprov ca init` (or `phoneprov init`).",
+            )
+        ]
 
 
-def check_site(settings: Settings, *, now: datetime, timeout: float = 3.0,
-               password: str = BOOTSTRAP_USER) -> list[Finding]:
+def check_site(
+    settings: Settings, *, now: datetime, timeout: float = 3.0, password: str = BOOTSTRAP_USER
+) -> list[Finding]:
     """Every check for a phoneprov site; ``now`` is aware UTC. Returns the findings in order."""
     root, findings = _site_root(settings)
     store = SqlStore(settings.database_url)
@@ -204,14 +255,27 @@ def check_site(settings: Settings, *, now: datetime, timeout: float = 3.0,
         families = tuple(lint_families(entries))
         if settings.https.enabled:
             target = TlsTarget(
-                connect_host(settings.https.bind), settings.https.port, settings.primary_fqdn,
-                settings.fqdns, (root,) if root else (), "the site root CA (initial.cfg installs "
-                "it on the phones)", families, True, SITE_CHAIN_FIX,
+                connect_host(settings.https.bind),
+                settings.https.port,
+                settings.primary_fqdn,
+                settings.fqdns,
+                (root,) if root else (),
+                "the site root CA (initial.cfg installs it on the phones)",
+                families,
+                True,
+                SITE_CHAIN_FIX,
                 "Reissue the server certificates with every name phones use: "
-                "`phoneprov ca issue-server --fqdn NAME ...` (keep [site] fqdns the same).")
-            tls, _ = tls_findings(target, now=now, check="listener-https", required=True,
-                                  client=throwaway_client(settings, now), path=None,
-                                  timeout=timeout)
+                "`phoneprov ca issue-server --fqdn NAME ...` (keep [site] fqdns the same).",
+            )
+            tls, _ = tls_findings(
+                target,
+                now=now,
+                check="listener-https",
+                required=True,
+                client=throwaway_client(settings, now),
+                path=None,
+                timeout=timeout,
+            )
             findings += tls
         findings += _trust(settings, root)
         http_answers, http_findings = _fetch_boot_files(settings, password, timeout)
@@ -238,8 +302,9 @@ def _trust(settings: Settings, root: x509.Certificate | None) -> list[Finding]:
     return site.trust_findings(anchors, root, settings.trust_dir)
 
 
-def _fetch_boot_files(settings: Settings, password: str, timeout: float
-                      ) -> tuple[dict[str, HttpAnswer], list[Finding]]:
+def _fetch_boot_files(
+    settings: Settings, password: str, timeout: float
+) -> tuple[dict[str, HttpAnswer], list[Finding]]:
     """GET the two boot files over HTTP with digest, as the bootROM does."""
     if not settings.http.enabled:
         return {}, [passed("listener-http", "HTTP is disabled in phoneprov.toml ([http])")]
@@ -250,34 +315,52 @@ def _fetch_boot_files(settings: Settings, password: str, timeout: float
         try:
             answers[name] = fetch_digest(base + name, BOOTSTRAP_USER, password, timeout)
         except OSError as error:
-            return {}, [Finding("listener-http", "fail", f"no HTTP answer from {base}: {error}",
-                                "Start the server (`phoneprov serve`) and check [http] bind "
-                                "and port, and the firewall.")]
+            return {}, [
+                Finding(
+                    "listener-http",
+                    "fail",
+                    f"no HTTP answer from {base}: {error}",
+                    "Start the server (`phoneprov serve`) and check [http] bind "
+                    "and port, and the firewall.",
+                )
+            ]
     statuses = ", ".join(f"{n}: {a.status}" for n, a in answers.items())
     return answers, [passed("listener-http", f"HTTP listener at {base} answers ({statuses})")]
 
 
-def _boot_file_checks(settings: Settings, store: SqlStore, root: x509.Certificate | None,
-                      answers: dict[str, HttpAnswer]) -> list[Finding]:
+def _boot_file_checks(
+    settings: Settings,
+    store: SqlStore,
+    root: x509.Certificate | None,
+    answers: dict[str, HttpAnswer],
+) -> list[Finding]:
     files: dict[str, tuple[bytes, str]] = {}
     for name in (MASTER_FILE, BOOTSTRAP_FILE):
         answer = answers.get(name)
         if answer is not None and answer.status == 200:
             files[name] = (answer.body, f"over HTTP as {BOOTSTRAP_USER}")
             continue
-        why = (f"HTTP answered {answer.status}" if answer is not None
-               else "not fetched over HTTP")
+        why = f"HTTP answered {answer.status}" if answer is not None else "not fetched over HTTP"
         try:
             body, _ = SiteRenderer(settings, store).render(name, None, public=True)
         except PhoneprovError as error:
-            return [Finding(f"config-{name}", "fail", f"{name} cannot be rendered: {error}",
-                            error.hint or "Fix the template it names.")]
+            return [
+                Finding(
+                    f"config-{name}",
+                    "fail",
+                    f"{name} cannot be rendered: {error}",
+                    error.hint or "Fix the template it names.",
+                )
+            ]
         files[name] = (body, f"rendered, {why}")
     master_body, master_source = files[MASTER_FILE]
     initial_body, initial_source = files[BOOTSTRAP_FILE]
-    return [*site.master_findings(master_body, master_source),
-            *site.initial_findings(initial_body, initial_source, https_url=settings.https_url(),
-                                   site_root=root)]
+    return [
+        *site.master_findings(master_body, master_source),
+        *site.initial_findings(
+            initial_body, initial_source, https_url=settings.https_url(), site_root=root
+        ),
+    ]
 
 
 def _ftp_tftp(settings: Settings, timeout: float) -> list[Finding]:
@@ -286,12 +369,21 @@ def _ftp_tftp(settings: Settings, timeout: float) -> list[Finding]:
         host = connect_host(settings.ftp.bind)
         try:
             banner = ftp_banner(host, settings.ftp.port, timeout).splitlines()[0]
-            findings.append(passed("listener-ftp", f"FTP listener at {_url_host(host)}:"
-                                                   f"{settings.ftp.port} greets: {banner}"))
+            findings.append(
+                passed(
+                    "listener-ftp",
+                    f"FTP listener at {_url_host(host)}:{settings.ftp.port} greets: {banner}",
+                )
+            )
         except ftplib.all_errors as error:
-            findings.append(Finding("listener-ftp", "fail",
-                                    f"no FTP greeting from {_url_host(host)}:{settings.ftp.port}:"
-                                    f" {error}", "Start the server; check [ftp] bind and port."))
+            findings.append(
+                Finding(
+                    "listener-ftp",
+                    "fail",
+                    f"no FTP greeting from {_url_host(host)}:{settings.ftp.port}: {error}",
+                    "Start the server; check [ftp] bind and port.",
+                )
+            )
     if settings.tftp.enabled:
         findings.append(_tftp(connect_host(settings.tftp.bind), settings.tftp.port, timeout))
     return findings
@@ -302,18 +394,26 @@ def _tftp(host: str, port: int, timeout: float) -> Finding:
     try:
         packet = tftp_read_request(host, port, MASTER_FILE, timeout)
     except (OSError, tftp_codec.TftpError) as error:
-        return Finding("listener-tftp", "fail",
-                       f"no TFTP answer from {where} to a read request for {MASTER_FILE}: "
-                       f"{error or 'timed out'}",
-                       "Start the server; check [tftp] bind and port and that UDP is let "
-                       "through the firewall.")
+        return Finding(
+            "listener-tftp",
+            "fail",
+            f"no TFTP answer from {where} to a read request for {MASTER_FILE}: "
+            f"{error or 'timed out'}",
+            "Start the server; check [tftp] bind and port and that UDP is let "
+            "through the firewall.",
+        )
     if isinstance(packet, tftp_codec.Error):
-        return passed("listener-tftp", f"TFTP listener at {where} answers a read request for "
-                                       f"{MASTER_FILE} with ERROR {packet.code} "
-                                       f"({packet.message})")
+        return passed(
+            "listener-tftp",
+            f"TFTP listener at {where} answers a read request for "
+            f"{MASTER_FILE} with ERROR {packet.code} "
+            f"({packet.message})",
+        )
     kind = "DATA" if isinstance(packet, tftp_codec.Data) else type(packet).__name__.upper()
-    return passed("listener-tftp", f"TFTP listener at {where} answers a read request for "
-                                   f"{MASTER_FILE} with {kind}")
+    return passed(
+        "listener-tftp",
+        f"TFTP listener at {where} answers a read request for {MASTER_FILE} with {kind}",
+    )
 
 
 # --- any HTTPS server ------------------------------------------------------------------------
@@ -325,23 +425,28 @@ def system_anchors() -> tuple[x509.Certificate, ...]:
     with warnings.catch_warnings():
         # Some distribution bundles hold old roots with negative serials; they still count.
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        return tuple(x509.load_der_x509_certificate(der)
-                     for der in context.get_ca_certs(binary_form=True))
+        return tuple(
+            x509.load_der_x509_certificate(der) for der in context.get_ca_certs(binary_form=True)
+        )
 
 
-def check_url(url: str, *, settings: Settings | None, now: datetime,
-              timeout: float = 5.0) -> list[Finding]:
+def check_url(
+    url: str, *, settings: Settings | None, now: datetime, timeout: float = 5.0
+) -> list[Finding]:
     """TLS and boot-file checks for any HTTPS server; ``settings`` adds the site's CA,
     client certificate and phone families when a site is at hand."""
     parts = urlsplit(url)
     if parts.scheme.lower() != "https" or not parts.hostname:
-        raise InputError(f"--url {url!r} is not an https:// URL",
-                         "Give the server's HTTPS URL, e.g. --url https://prov.example.com:443/.")
+        raise InputError(
+            f"--url {url!r} is not an https:// URL",
+            "Give the server's HTTPS URL, e.g. --url https://prov.example.com:443/.",
+        )
     try:
         port = parts.port or 443
     except ValueError:
-        raise InputError(f"--url {url!r} has a bad port",
-                         "Write it as https://host:port/.") from None
+        raise InputError(
+            f"--url {url!r} has a bad port", "Write it as https://host:port/."
+        ) from None
     root: x509.Certificate | None = None
     families: Sequence[str] = FAMILIES
     client = None
@@ -355,13 +460,28 @@ def check_url(url: str, *, settings: Settings | None, now: datetime,
         client = demo_client(settings, root) or throwaway_client(settings, now)
     anchors = (*((root,) if root else ()), *system_anchors())
     host = parts.hostname
-    target = TlsTarget(host, port, host, (host,), anchors,
-                       "a CA the phones trust (this site's root or a public root CA)",
-                       tuple(families), False, URL_CHAIN_FIX,
-                       f"Issue the server certificate with {host} in its subjectAltName.")
+    target = TlsTarget(
+        host,
+        port,
+        host,
+        (host,),
+        anchors,
+        "a CA the phones trust (this site's root or a public root CA)",
+        tuple(families),
+        False,
+        URL_CHAIN_FIX,
+        f"Issue the server certificate with {host} in its subjectAltName.",
+    )
     path = parts.path.rstrip("/") + "/" + MASTER_FILE
-    findings, answer = tls_findings(target, now=now, check="listener-https", required=False,
-                                    client=client, path=path, timeout=timeout)
+    findings, answer = tls_findings(
+        target,
+        now=now,
+        check="listener-https",
+        required=False,
+        client=client,
+        path=path,
+        timeout=timeout,
+    )
     findings += _url_master(url, path, answer)
     findings += site.clock_findings(now, header(answer, "date"), host)
     return findings
@@ -369,16 +489,33 @@ def check_url(url: str, *, settings: Settings | None, now: datetime,
 
 def _url_master(url: str, path: str, answer: HttpAnswer | None) -> list[Finding]:
     if answer is None:
-        return [Finding("config-master", "fail", f"no answer to GET {path} from {url}",
-                        "Check the TLS findings above.")]
+        return [
+            Finding(
+                "config-master",
+                "fail",
+                f"no answer to GET {path} from {url}",
+                "Check the TLS findings above.",
+            )
+        ]
     if answer.status == 200:
         return site.master_findings(answer.body, f"GET {path}")
     if answer.status in (401, 403):
-        return [Finding("config-master", "warn",
-                        f"GET {path} answered {answer.status} {answer.reason} to the doctor's "
-                        "client certificate",
-                        "The server wants a client certificate it trusts and maps: run the "
-                        "doctor with --site of a site whose CA (or demo phone) it accepts.")]
-    return [Finding("config-master", "fail", f"GET {path} answered {answer.status} "
-                    f"{answer.reason}: phones cannot read the master file there",
-                    f"Put {MASTER_FILE} in the folder the URL points at.")]
+        return [
+            Finding(
+                "config-master",
+                "warn",
+                f"GET {path} answered {answer.status} {answer.reason} to the doctor's "
+                "client certificate",
+                "The server wants a client certificate it trusts and maps: run the "
+                "doctor with --site of a site whose CA (or demo phone) it accepts.",
+            )
+        ]
+    return [
+        Finding(
+            "config-master",
+            "fail",
+            f"GET {path} answered {answer.status} "
+            f"{answer.reason}: phones cannot read the master file there",
+            f"Put {MASTER_FILE} in the folder the URL points at.",
+        )
+    ]

@@ -55,34 +55,52 @@ def chain_findings(
     findings: list[Finding] = []
     for child, parent in itertools.pairwise(sent):
         if not signed_by(child, parent):
-            findings.append(Finding(
-                check, "fail",
-                f"{kind}: the server sends {label(parent)} after {label(child)}, but it did not "
-                f"issue it (sent: {chain_text(sent)}): the chain is out of order or mixes chains",
-                fix))
+            findings.append(
+                Finding(
+                    check,
+                    "fail",
+                    f"{kind}: the server sends {label(parent)} after {label(child)}, but it "
+                    f"did not issue it (sent: {chain_text(sent)}): the chain is out of order "
+                    "or mixes chains",
+                    fix,
+                )
+            )
     top = sent[-1]
     if is_self_issued(top):
         if top in anchors:
             message = f"{kind}: complete, {chain_text(sent)} (the root is sent too, harmless)"
             findings.append(passed(check, message))
             return findings, list(sent)
-        findings.append(Finding(
-            check, "fail",
-            f"{kind}: the chain ends at the root {label(top)}, which is not {anchor_what}: "
-            "phones reject it", fix))
+        findings.append(
+            Finding(
+                check,
+                "fail",
+                f"{kind}: the chain ends at the root {label(top)}, which is not {anchor_what}: "
+                "phones reject it",
+                fix,
+            )
+        )
         return findings, list(sent)
     anchor = next((a for a in anchors if signed_by(top, a)), None)
     if anchor is None:
-        findings.append(Finding(
-            check, "fail",
-            f"{kind}: incomplete, the server sends {chain_text(sent)}; {label(top)} is issued by "
-            f"{top.issuer.rfc4514_string()}, which the server does not send and which is not "
-            f"{anchor_what}: phones fetch nothing and refuse the connection",
-            fix))
+        findings.append(
+            Finding(
+                check,
+                "fail",
+                f"{kind}: incomplete, the server sends {chain_text(sent)}; {label(top)} is "
+                f"issued by {top.issuer.rfc4514_string()}, which the server does not send and "
+                "which is not "
+                f"{anchor_what}: phones fetch nothing and refuse the connection",
+                fix,
+            )
+        )
         return findings, list(sent)
     if not findings:
-        findings.append(passed(check, f"{kind}: complete, {chain_text(sent)} -> {label(anchor)} "
-                                      f"({anchor_what})"))
+        findings.append(
+            passed(
+                check, f"{kind}: complete, {chain_text(sent)} -> {label(anchor)} ({anchor_what})"
+            )
+        )
     return findings, [*sent, anchor]
 
 
@@ -133,56 +151,92 @@ def name_findings(kind: str, leaf: x509.Certificate, names: Sequence[str], fix: 
             missing.append(name)
     shown = ", ".join(san[0] + san[1]) if san else f"no SAN, CN {cn or '(none)'}"
     if missing:
-        return Finding(check, "fail",
-                       f"{kind}: the certificate does not name {', '.join(missing)} "
-                       f"(it names: {shown}): phones refuse a server whose name is not in it",
-                       fix)
+        return Finding(
+            check,
+            "fail",
+            f"{kind}: the certificate does not name {', '.join(missing)} "
+            f"(it names: {shown}): phones refuse a server whose name is not in it",
+            fix,
+        )
     if wildcard:
-        return Finding(check, "warn",
-                       f"{kind}: {', '.join(wildcard)} is covered only by a wildcard ({shown}); "
-                       "phones with strictCertCommonNameValidation reject wildcards", fix)
+        return Finding(
+            check,
+            "warn",
+            f"{kind}: {', '.join(wildcard)} is covered only by a wildcard ({shown}); "
+            "phones with strictCertCommonNameValidation reject wildcards",
+            fix,
+        )
     if cn_only:
-        return Finding(check, "warn",
-                       f"{kind}: {', '.join(cn_only)} is only in the CN, the certificate has no "
-                       "subjectAltName; clients that follow RFC 6125 ignore the CN", fix)
+        return Finding(
+            check,
+            "warn",
+            f"{kind}: {', '.join(cn_only)} is only in the CN, the certificate has no "
+            "subjectAltName; clients that follow RFC 6125 ignore the CN",
+            fix,
+        )
     return passed(check, f"{kind}: names {', '.join(names)} ({shown})")
 
 
-def validity_findings(kind: str, chain: Sequence[x509.Certificate], now: datetime,
-                      fix: str) -> list[Finding]:
+def validity_findings(
+    kind: str, chain: Sequence[x509.Certificate], now: datetime, fix: str
+) -> list[Finding]:
     """Fail for an expired or not-yet-valid certificate, warn under 30 days left; else pass."""
     check = "tls-validity"
     findings: list[Finding] = []
     for cert in chain:
         end, start = cert.not_valid_after_utc, cert.not_valid_before_utc
         if now > end:
-            findings.append(Finding(check, "fail", f"{kind}: {label(cert)} expired on "
-                                    f"{end.date().isoformat()}", fix))
+            findings.append(
+                Finding(
+                    check, "fail", f"{kind}: {label(cert)} expired on {end.date().isoformat()}", fix
+                )
+            )
         elif now < start:
-            findings.append(Finding(
-                check, "fail",
-                f"{kind}: {label(cert)} is not valid before {start.isoformat()}; phones (and "
-                "this machine) see it as not yet valid",
-                "Check the clock of the machine that issued it; reissue it if the clock was "
-                "wrong."))
+            findings.append(
+                Finding(
+                    check,
+                    "fail",
+                    f"{kind}: {label(cert)} is not valid before {start.isoformat()}; phones (and "
+                    "this machine) see it as not yet valid",
+                    "Check the clock of the machine that issued it; reissue it if the clock was "
+                    "wrong.",
+                )
+            )
         elif end - now < EXPIRY_WARNING:
             days = (end - now).days
-            findings.append(Finding(check, "warn", f"{kind}: {label(cert)} expires in {days} "
-                                    f"day(s), on {end.date().isoformat()}", fix))
+            findings.append(
+                Finding(
+                    check,
+                    "warn",
+                    f"{kind}: {label(cert)} expires in {days} day(s), on {end.date().isoformat()}",
+                    fix,
+                )
+            )
     if findings or not chain:
         return findings
     first = min(chain, key=lambda c: c.not_valid_after_utc)
     end = first.not_valid_after_utc
-    return [passed(check, f"{kind}: every certificate is valid; the first to expire is "
-                          f"{label(first)} on {end.date().isoformat()} ({(end - now).days} days)")]
+    return [
+        passed(
+            check,
+            f"{kind}: every certificate is valid; the first to expire is "
+            f"{label(first)} on {end.date().isoformat()} ({(end - now).days} days)",
+        )
+    ]
 
 
 def family_titles(families: Sequence[str]) -> str:
     return ", ".join(RULES[f].title for f in families)
 
 
-def compat_findings(kind: str, chain: Sequence[x509.Certificate], families: Sequence[str],
-                    now: datetime, *, severity: Severity) -> list[Finding]:
+def compat_findings(
+    kind: str,
+    chain: Sequence[x509.Certificate],
+    families: Sequence[str],
+    now: datetime,
+    *,
+    severity: Severity,
+) -> list[Finding]:
     """Lint ``chain`` (leaf first, root included) for each phone family in ``families``.
 
     Only what a family cannot parse is reported here (expiry and names have
@@ -198,13 +252,22 @@ def compat_findings(kind: str, chain: Sequence[x509.Certificate], families: Sequ
     for family in families:
         problems = [p for p in lint_chain(chain, [family], now=now) if p not in common]
         if problems:
-            findings.append(Finding(
-                check, severity,
-                f"{kind}: " + "; ".join(p.problem for p in problems),
-                problems[0].fix))
+            findings.append(
+                Finding(
+                    check,
+                    severity,
+                    f"{kind}: " + "; ".join(p.problem for p in problems),
+                    problems[0].fix,
+                )
+            )
     if not findings:
-        findings.append(passed(check, f"{kind}: every key and signature in the chain is "
-                                      f"readable by {family_titles(families)}"))
+        findings.append(
+            passed(
+                check,
+                f"{kind}: every key and signature in the chain is "
+                f"readable by {family_titles(families)}",
+            )
+        )
     return findings
 
 
@@ -224,26 +287,36 @@ def client_auth_findings(
     check = "tls-client-cert"
     if not requested:
         return Finding(
-            check, "fail" if required else "warn",
+            check,
+            "fail" if required else "warn",
             "the server does not ask for a client certificate (no CertificateRequest): "
             "phones' device certificates are never checked, so anyone who can reach it "
             "reads every file",
             "Require client certificates that chain to the Polycom CAs (and your own CA): "
             "nginx `ssl_verify_client on` with `ssl_client_certificate` holding the chain; IIS "
-            "SSL Settings > Client certificates: Require; phoneprov does it by default.")
+            "SSL Settings > Client certificates: Require; phoneprov does it by default.",
+        )
     if not ca_names:
-        return passed(check, "the server asks for a client certificate and names no CAs "
-                             "(phones send their device certificate anyway)")
+        return passed(
+            check,
+            "the server asks for a client certificate and names no CAs "
+            "(phones send their device certificate anyway)",
+        )
     names = "; ".join(text for text, _ in ca_names)
     polycom_ders = {c.subject.public_bytes(): label(c) for c in polycom}
     found = [polycom_ders[der] for _, der in ca_names if der in polycom_ders]
     if found:
-        return passed(check, f"the server asks for a client certificate; acceptable CA names: "
-                             f"{names} (Polycom CAs among them: {', '.join(found)})")
+        return passed(
+            check,
+            f"the server asks for a client certificate; acceptable CA names: "
+            f"{names} (Polycom CAs among them: {', '.join(found)})",
+        )
     return Finding(
-        check, "warn",
+        check,
+        "warn",
         f"the server asks for a client certificate but none of its acceptable CA names is a "
         f"Polycom CA ({names}): phones with factory certificates will be refused (IIS 403.16)",
         "Add the Polycom Root CA, Equipment Policy CA and Equipment Issuing CA 1 and 2 to the "
         "server's client-certificate trust (nginx ssl_client_certificate; IIS: the Trusted "
-        "Root and Intermediate stores).")
+        "Root and Intermediate stores).",
+    )

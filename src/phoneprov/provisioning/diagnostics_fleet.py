@@ -35,8 +35,9 @@ FIRMWARE_ADD = "phoneprov firmware add FILE --version V --models MODEL"
 
 def lint_families(entries: Sequence[InventoryEntry]) -> list[str]:
     """The ``pki.lint`` families of the inventory's models, in lint order, each once."""
-    found = {LINT_FAMILY[MODELS[e.model.lower()].family] for e in entries
-             if e.model.lower() in MODELS}
+    found = {
+        LINT_FAMILY[MODELS[e.model.lower()].family] for e in entries if e.model.lower() in MODELS
+    }
     return [f for f in ("soundpoint", "vvx", "trio") if f in found]
 
 
@@ -49,8 +50,9 @@ class ModelFirmware:
     image_present: bool
 
 
-def firmware_findings(models: Mapping[str, ModelFirmware], *, managed: bool,
-                      boot_images: Sequence[str]) -> list[Finding]:
+def firmware_findings(
+    models: Mapping[str, ModelFirmware], *, managed: bool, boot_images: Sequence[str]
+) -> list[Finding]:
     """Judge firmware per inventory model.
 
     ``managed``: the catalog assigns at least one version (the site manages firmware);
@@ -64,27 +66,45 @@ def firmware_findings(models: Mapping[str, ModelFirmware], *, managed: bool,
         return [passed(check, "no phones in the inventory, so no firmware to check")]
     if not managed:
         if boot_images:
-            return [passed(check, f"firmware comes from the boot directory "
-                                  f"({', '.join(boot_images)}) for every model")]
-        return [passed(check, "the firmware catalog is empty: phones keep the software they "
-                              f"run ({', '.join(sorted(models))}); add images with "
-                              f"`{FIRMWARE_ADD}` to upgrade them")]
+            return [
+                passed(
+                    check,
+                    f"firmware comes from the boot directory "
+                    f"({', '.join(boot_images)}) for every model",
+                )
+            ]
+        return [
+            passed(
+                check,
+                "the firmware catalog is empty: phones keep the software they "
+                f"run ({', '.join(sorted(models))}); add images with "
+                f"`{FIRMWARE_ADD}` to upgrade them",
+            )
+        ]
     findings: list[Finding] = []
     for model, state in sorted(models.items()):
         if state.version is not None and not state.image_present:
-            findings.append(Finding(
-                check, "fail",
-                f"{model} ({state.phones} phone(s)) is assigned firmware {state.version}, but "
-                "its image is not in <site>/firmware: phones get 404 for it",
-                f"Add the image again: `phoneprov firmware add FILE --version {state.version} "
-                f"--models {model}`."))
+            findings.append(
+                Finding(
+                    check,
+                    "fail",
+                    f"{model} ({state.phones} phone(s)) is assigned firmware {state.version}, but "
+                    "its image is not in <site>/firmware: phones get 404 for it",
+                    f"Add the image again: `phoneprov firmware add FILE --version {state.version} "
+                    f"--models {model}`.",
+                )
+            )
         elif state.version is None and not boot_images:
-            findings.append(Finding(
-                check, "warn",
-                f"{model} ({state.phones} phone(s)) has no firmware in the catalog, while "
-                "other models do: these phones keep the software they run",
-                f"Add an image for it: `{FIRMWARE_ADD.replace('MODEL', model)}`, "
-                f"then `phoneprov firmware assign --version V --models {model}`."))
+            findings.append(
+                Finding(
+                    check,
+                    "warn",
+                    f"{model} ({state.phones} phone(s)) has no firmware in the catalog, while "
+                    "other models do: these phones keep the software they run",
+                    f"Add an image for it: `{FIRMWARE_ADD.replace('MODEL', model)}`, "
+                    f"then `phoneprov firmware assign --version V --models {model}`.",
+                )
+            )
     if not findings:
         shown = ", ".join(f"{m} {s.version or 'boot directory'}" for m, s in sorted(models.items()))
         findings.append(passed(check, f"firmware present for every inventory model: {shown}"))
@@ -94,22 +114,26 @@ def firmware_findings(models: Mapping[str, ModelFirmware], *, managed: bool,
 def boot_images(boot_dir: Path) -> list[str]:
     if not boot_dir.is_dir():
         return []
-    return sorted(p.name for p in boot_dir.iterdir()
-                  if p.is_file() and p.name.lower().endswith("sip.ld"))
+    return sorted(
+        p.name for p in boot_dir.iterdir() if p.is_file() and p.name.lower().endswith("sip.ld")
+    )
 
 
-def check_firmware(settings: Settings, store: SqlStore,
-                   entries: Sequence[InventoryEntry]) -> list[Finding]:
-    catalog = FirmwareCatalog(settings.site_dir / "firmware", FirmwareStore(store.engine),
-                              InventoryStore(store.engine))
+def check_firmware(
+    settings: Settings, store: SqlStore, entries: Sequence[InventoryEntry]
+) -> list[Finding]:
+    catalog = FirmwareCatalog(
+        settings.site_dir / "firmware", FirmwareStore(store.engine), InventoryStore(store.engine)
+    )
     models: dict[str, ModelFirmware] = {}
     for entry in entries:
         if not entry.model:
             continue
         current = models.get(entry.model)
         if current is not None:
-            models[entry.model] = ModelFirmware(current.phones + 1, current.version,
-                                                current.image_present)
+            models[entry.model] = ModelFirmware(
+                current.phones + 1, current.version, current.image_present
+            )
             continue
         version = catalog.version_for(entry.model, entry.group)
         image = catalog.resolve("sip.ld", entry.model, entry.group) if version else None
@@ -121,7 +145,9 @@ def check_firmware(settings: Settings, store: SqlStore,
 def check_lync(settings: Settings, store: SqlStore, now: datetime) -> list[Finding]:
     """The CX700 chain, APP_FILE_PATH against the device update, and firmware loops."""
     log = UcUpdateLog(store)
-    found = [*ucupdate_checks.check_cx700_chain(settings, log, now),
-             *ucupdate_checks.check_lync_firmware_conflict(settings.boot_dir),
-             *ucupdate_checks.check_firmware_loops(log)]
+    found = [
+        *ucupdate_checks.check_cx700_chain(settings, log, now),
+        *ucupdate_checks.check_lync_firmware_conflict(settings.boot_dir),
+        *ucupdate_checks.check_firmware_loops(log),
+    ]
     return [Finding(f.check, from_severity(f.severity), f.message, f.fix) for f in found]

@@ -67,13 +67,16 @@ class TlsProbe:
 
 
 def _name_text(name: crypto.X509Name) -> str:
-    parts = [f"{k.decode(errors='replace')}={v.decode(errors='replace')}"
-             for k, v in name.get_components()]
+    parts = [
+        f"{k.decode(errors='replace')}={v.decode(errors='replace')}"
+        for k, v in name.get_components()
+    ]
     return ",".join(parts) or "(empty name)"
 
 
-def _retry(conn: SSL.Connection, sock: socket.socket, deadline: float,
-           action: Callable[[], T]) -> T:
+def _retry(
+    conn: SSL.Connection, sock: socket.socket, deadline: float, action: Callable[[], T]
+) -> T:
     """Run a pyOpenSSL call on a non-blocking socket until it completes or time runs out."""
     while True:
         try:
@@ -87,8 +90,10 @@ def _retry(conn: SSL.Connection, sock: socket.socket, deadline: float,
 
 
 def _request(host: str, path: str) -> bytes:
-    return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
-            "Accept: */*\r\nConnection: close\r\n\r\n").encode("ascii")
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
+        "Accept: */*\r\nConnection: close\r\n\r\n"
+    ).encode("ascii")
 
 
 def parse_http(raw: bytes) -> HttpAnswer | None:
@@ -119,7 +124,7 @@ def _unchunk(data: bytes) -> bytes:
         if size == 0:
             break
         out += rest[:size]
-        data = rest[size + 2:]
+        data = rest[size + 2 :]
     return bytes(out)
 
 
@@ -136,9 +141,16 @@ def _read_all(conn: SSL.Connection, sock: socket.socket, deadline: float) -> byt
     return bytes(data)
 
 
-def probe_tls(host: str, port: int, *, kind: str, server_name: str,
-              client: tuple[x509.Certificate, PrivateKey] | None = None,
-              path: str | None = None, timeout: float = 5.0) -> TlsProbe:
+def probe_tls(
+    host: str,
+    port: int,
+    *,
+    kind: str,
+    server_name: str,
+    client: tuple[x509.Certificate, PrivateKey] | None = None,
+    path: str | None = None,
+    timeout: float = 5.0,
+) -> TlsProbe:
     """Handshake with ``host:port`` offering only ``kind`` (RSA/ECDSA) TLS 1.2 suites.
 
     ``server_name`` goes in SNI (not for IP literals); ``client`` is sent when the
@@ -180,9 +192,17 @@ def probe_tls(host: str, port: int, *, kind: str, server_name: str,
             problem = _tls_error(failure)
         chain = tuple(conn.get_peer_cert_chain(as_cryptography=True) or ())
         names = tuple((_name_text(n), n.der()) for n in (conn.get_client_ca_list() or []))
-        return TlsProbe(kind, chain, CERT_REQUEST_STATE in states, names,
-                        conn.get_protocol_version_name(), conn.get_cipher_name() or "",
-                        problem, answer, frozenset(states))
+        return TlsProbe(
+            kind,
+            chain,
+            CERT_REQUEST_STATE in states,
+            names,
+            conn.get_protocol_version_name(),
+            conn.get_cipher_name() or "",
+            problem,
+            answer,
+            frozenset(states),
+        )
 
 
 def _tls_error(failure: BaseException) -> str:
@@ -214,14 +234,20 @@ def fetch_digest(url: str, user: str, password: str, timeout: float = 5.0) -> Ht
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         with opener.open(request, timeout=timeout) as response:
-            return HttpAnswer(response.status, response.reason,
-                              {k.lower(): v for k, v in response.headers.items()},
-                              response.read(MAX_BODY))
+            return HttpAnswer(
+                response.status,
+                response.reason,
+                {k.lower(): v for k, v in response.headers.items()},
+                response.read(MAX_BODY),
+            )
     except urllib.error.HTTPError as error:
         with error:
-            return HttpAnswer(error.code, str(error.reason),
-                              {k.lower(): v for k, v in error.headers.items()},
-                              error.read(MAX_BODY))
+            return HttpAnswer(
+                error.code,
+                str(error.reason),
+                {k.lower(): v for k, v in error.headers.items()},
+                error.read(MAX_BODY),
+            )
     except urllib.error.URLError as error:
         raise OSError(str(error.reason)) from None
 
@@ -235,8 +261,9 @@ def ftp_banner(host: str, port: int, timeout: float = 5.0) -> str:
         client.close()
 
 
-def tftp_read_request(host: str, port: int, filename: str,
-                      timeout: float = 3.0) -> tftp_codec.Packet:
+def tftp_read_request(
+    host: str, port: int, filename: str, timeout: float = 3.0
+) -> tftp_codec.Packet:
     """Send an RRQ (RFC 1350 §4) and return the first answer (DATA, OACK or ERROR).
 
     A transfer that started is aborted with an ERROR so the server stops
@@ -251,8 +278,10 @@ def tftp_read_request(host: str, port: int, filename: str,
         data, peer = sock.recvfrom(65536)
         packet = tftp_codec.decode(data)
         if isinstance(packet, tftp_codec.Data | tftp_codec.OAck):
-            sock.sendto(tftp_codec.error_packet(tftp_codec.ErrorCode.NOT_DEFINED,
-                                                "doctor: probe done"), peer)
+            sock.sendto(
+                tftp_codec.error_packet(tftp_codec.ErrorCode.NOT_DEFINED, "doctor: probe done"),
+                peer,
+            )
         return packet
 
 

@@ -33,7 +33,7 @@ from phoneprov.provisioning.identify import CertIdentifier
 from phoneprov.provisioning.site import NONCE_SECRET
 from phoneprov.servers.http import InFlight, PhoneHandler, build_app
 from phoneprov.servers.tls import server_context
-from phoneprov.servers.tlsgate import TlsGate
+from phoneprov.servers.tlsgate import TlsGate, limit_tls_buffers
 from phoneprov.servers.ucdevice import ucdevice_routes
 from phoneprov.store.sql import Recorder, SqlStore
 
@@ -170,6 +170,7 @@ async def _start_http(running: Running, audit: Audit, reuse_port: bool) -> None:
 async def _start_https(running: Running, audit: Audit, reuse_port: bool) -> None:
     settings = running.settings
     context = server_context(settings)
+    limit_tls_buffers()
     ca = CertificateAuthority.load(settings.pki_dir)
     roots, pki_dirs = [ca.cert], [settings.pki_dir]
     legacy_dir = settings.pki_dir / LEGACY_DIR

@@ -40,6 +40,9 @@ def server_context(settings: Settings) -> ssl.SSLContext:
         ctx.set_ciphers("ALL:@SECLEVEL=0")
     else:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    # Phones open a new connection per file without resuming sessions (libcurl
+    # per transfer); TLS 1.3 session tickets would be encrypted and never used.
+    ctx.num_tickets = 0
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(cadata=trust_bundle(settings.trust_dir))
     if settings.https.tolerate_expired_device_certs:
@@ -53,7 +56,8 @@ def server_context(settings: Settings) -> ssl.SSLContext:
             loaded += 1
     if not loaded:
         raise ConfigError(
-            f"no server certificate in {settings.pki_dir} (server-ec.pem/.key or server-rsa.pem/.key)",
+            f"no server certificate in {settings.pki_dir} "
+            "(server-ec.pem/.key or server-rsa.pem/.key)",
             "Run `phoneprov ca issue-server --fqdn <name>` or `phoneprov init`.",
         )
     return ctx

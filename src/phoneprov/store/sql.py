@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -201,13 +201,23 @@ class SqlStore:
                     schema.devices.insert().values(mac=mac.value, status=status.value, **fields)
                 )
 
-    def record(self, sightings: Iterable[Sighting], events: Iterable[Event]) -> None:
-        """Apply a batch of sightings and events in one transaction."""
+    def record(
+        self,
+        sightings: Iterable[Sighting],
+        events: Iterable[Event],
+        counts: dict[str, int] | None = None,
+    ) -> None:
+        """Apply a batch of sightings and events in one transaction.
+
+        ``counts`` gives the number of requests each MAC's sighting stands for
+        (the recorder merges many requests into one sighting); default one each.
+        """
         merged: dict[str, Sighting] = {}
-        counts: dict[str, int] = {}
+        tally: dict[str, int] = {}
         for sighting in sightings:
             merged[sighting.mac.value] = _merge(merged.get(sighting.mac.value), sighting)
-            counts[sighting.mac.value] = counts.get(sighting.mac.value, 0) + 1
+            tally[sighting.mac.value] = tally.get(sighting.mac.value, 0) + 1
+        counts = {mac: (counts or {}).get(mac, n) for mac, n in tally.items()}
         table = schema.devices
         with self.engine.begin() as conn:
             for mac, s in merged.items():
@@ -333,23 +343,33 @@ def _safe_url(url: str) -> str:
     return sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
-@dataclass
 class Recorder:
-    """Queues sightings and events; a daemon thread writes them in batches."""
+    """Writes device sightings and events from a background thread.
 
-    store: SqlStore
-    interval: float = 0.5
-    _queue: queue.Queue[Sighting | Event | Callable[[], None] | None] = field(
-        default_factory=queue.Queue
-    )
-    _thread: threading.Thread | None = None
+    A phone's boot is 10 to 15 requests in a few seconds; sightings are merged
+    per MAC in memory (a dict update under a lock, no thread wake-up) and
+    written once per ``interval``. Events and deferred bookkeeping go through
+    a queue, in order.
+    """
+
+    def __init__(self, store: SqlStore, interval: float = 0.5) -> None:
+        self.store = store
+        self.interval = interval
+        self._queue: queue.Queue[Event | Callable[[], None] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._pending: dict[str, Sighting] = {}
+        self._counts: dict[str, int] = {}
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="phoneprov-recorder", daemon=True)
         self._thread.start()
 
     def sighting(self, sighting: Sighting) -> None:
-        self._queue.put(sighting)
+        key = sighting.mac.value
+        with self._lock:
+            self._pending[key] = _merge(self._pending.get(key), sighting)
+            self._counts[key] = self._counts.get(key, 0) + 1
 
     def event(self, event: Event) -> None:
         self._queue.put(event)
@@ -368,38 +388,36 @@ class Recorder:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            batch: list[Sighting | Event | Callable[[], None]] = []
+            items: list[Event | Callable[[], None]] = []
             try:
                 item = self._queue.get(timeout=self.interval)
-            except queue.Empty:
-                continue
-            while True:
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-                if len(batch) >= 500:
-                    break
-                try:
+                while item is not None:
+                    items.append(item)
+                    if len(items) >= 500:
+                        break
                     item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            self._flush(batch)
+                stopping = item is None
+            except queue.Empty:
+                pass
+            self._flush(items)
 
-    def _flush(self, batch: list[Sighting | Event | Callable[[], None]]) -> None:
-        for work in batch:
-            if not isinstance(work, (Sighting, Event)):
+    def _flush(self, items: list[Event | Callable[[], None]]) -> None:
+        for work in items:
+            if not isinstance(work, Event):
                 try:
                     work()
                 except Exception:
                     log.exception("deferred bookkeeping failed")
-        sightings = [b for b in batch if isinstance(b, Sighting)]
-        events = [b for b in batch if isinstance(b, Event)]
+        with self._lock:
+            sightings, counts = list(self._pending.values()), self._counts
+            self._pending, self._counts = {}, {}
+        events = [item for item in items if isinstance(item, Event)]
         if not sightings and not events:
             return
+        last: Exception | None = None
         for attempt in range(3):
             try:
-                self.store.record(sightings, events)
+                self.store.record(sightings, events, counts)
                 return
             except sa.exc.OperationalError as error:
                 last = error
