@@ -19,7 +19,8 @@ from phoneprov.provisioning.audit import Audit
 HANDSHAKE_TIMEOUT = 30.0
 # asyncio gives every TLS connection a 256 KiB read buffer (SSLProtocol.max_size),
 # 250 MB for 1,000 idle phones. A TLS record is at most 16 KiB plus overhead, so
-# 16 KiB loses nothing (larger reads just take two calls). The attribute is read when a connection is set up.
+# 16 KiB loses nothing (a larger read takes two calls). The attribute is read
+# when a connection is set up.
 TLS_READ_BUFFER = 16 * 1024
 
 
