@@ -612,6 +612,15 @@ def test_ok_csr_upload_auto_signed_and_key_kept_private(site: Path, tmp_path: Pa
         assert status_of(over_http) == 404
         own = curl(*mtls(server, cert, key, f"{server.https}/certificates/{DEMO_MAC}-private.pem"))
         assert own.stdout == phone_key.read_text()
+        # The signed certificate reaches the phone through its own config, in PKCS#7 form.
+        config = curl(*mtls(server, cert, key, f"{server.https}/{DEMO_MAC}-phone-secrets.cfg"))
+        device = ET.fromstring(config.stdout).find("device")
+        assert device is not None
+        assert device.get("device.sec.TLS.customDeviceCert1.set") == "1"
+        assert device.get("device.set") == "1"
+        assert "-----BEGIN PKCS7-----" in device.get(
+            "device.sec.TLS.customDeviceCert1.publicCert", ""
+        )
     finally:
         server.stop()
     listing = run_cli("ca", "list", "--site", str(site), "--format", "json", check=True).stdout

@@ -18,6 +18,7 @@ from phoneprov.config import Settings
 from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.protocols.phonemodels import MODELS
 from phoneprov.protocols.polycom import BOOTSTRAP_FILE, MASTER_FILE, Resource, ResourceKind
+from phoneprov.provisioning.enrolment import device_cert_settings
 from phoneprov.provisioning.firmware import FirmwareCatalog, FirmwareFile
 from phoneprov.provisioning.layers import Layer, LayeredEnvironment, RenderError, render_layered
 from phoneprov.store.firmware import FirmwareStore
@@ -178,6 +179,11 @@ class SiteRenderer:
             "misc_files": [],
             "app_file_path": "sip.ld",
             "firmware": self.firmware.app_file_paths(facts.group),
+            "device_cert": (
+                device_cert_settings(settings.pki_dir, facts.mac)
+                if facts.mac is not None and not public
+                else {}
+            ),
         }
 
     def _ca_pem(self) -> str:
