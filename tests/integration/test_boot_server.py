@@ -625,6 +625,8 @@ def test_ok_csr_upload_auto_signed_and_key_kept_private(site: Path, tmp_path: Pa
         server.stop()
     listing = run_cli("ca", "list", "--site", str(site), "--format", "json", check=True).stdout
     assert DEMO_MAC in listing and "csr" in listing
+    shown = run_cli("device", "show", DEMO_MAC, "--site", str(site), check=True).stdout
+    assert "csr-signed" in shown and "slot platform1" in shown
 
 
 def test_ok_csr_upload_queued_when_manual(server: Server, tmp_path: Path) -> None:

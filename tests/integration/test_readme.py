@@ -7,7 +7,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from tests.serverkit import Server
+from tests.serverkit import Server, start_server
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -40,3 +40,20 @@ def test_ok_readme_by_hand_boot(server: Server) -> None:
     assert "reg.1.auth.password" in outputs[3]
     uploaded = server.site / "boot" / "logs" / "0004f2000001-boot.log"
     assert uploaded.read_text() == "boot ok\n"
+
+
+def test_ok_readme_tftp_block(site: Path, tmp_path: Path) -> None:
+    server = start_server(site, protocols=("http", "https", "tftp"))
+    try:
+        section = README.read_text().split("Phones on DHCP option 66 use TFTP", 1)[1]
+        block = re.search(r"```console\n(.*?)```", section, re.DOTALL)
+        assert block
+        command = block.group(1).strip().replace("6969", str(server.ports["tftp"]))
+        result = subprocess.run(
+            command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 0, result.stderr
+        master = (tmp_path / "000000000000.cfg").read_text()
+        assert 'CONFIG_FILES="initial.cfg"' in master
+    finally:
+        server.stop()

@@ -243,6 +243,7 @@ def show(
     try:
         record, entry = inventory.get(MacAddress.parse(mac))
         fetched = FirmwareStore(store.engine).downloads(record.mac)
+        events = store.events_for(record.mac, limit=20)
     finally:
         store.close()
     overrides = {}
@@ -274,6 +275,7 @@ def show(
         ],
         firmware_fetches={"version": fetched[0], "count": fetched[1]} if fetched else {},
         overrides=overrides,
+        events=[{"time": _when(e.time), "kind": e.kind, "detail": e.detail} for e in events],
     )
     if format is not ListFormat.table:
         print_json(info)
@@ -312,6 +314,14 @@ def show(
             f"{ln.server or '-'}, password {'set' if ln.password else 'none'}",
             highlight=False,
         )
+    if events:
+        console.print("\n[bold]recent events[/] (uploads, CSRs, refusals):")
+        for event in events:
+            console.print(
+                f"  {_when(event.time)}  {event.kind:<14} {escape(event.detail)}",
+                highlight=False,
+                soft_wrap=True,
+            )
     for name, text in overrides.items():
         console.print(f"\n[bold]{name}[/] (changed on the phone):")
         console.print(escape(text), highlight=False, soft_wrap=True)
