@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from phoneprov.errors import ConfigError
 from phoneprov.pki.profiles import SLOTS
+from phoneprov.policy import BOOTSTRAP_READS, BOOTSTRAP_WRITES
 from phoneprov.protocols.polycom import DEFAULT_FOLDERS, UploadKind
 
 SETTINGS_FILE = "phoneprov.toml"
@@ -90,16 +91,8 @@ class UploadSettings:
 class PolicySettings:
     enrolment: Enrolment = "allow"
     bootstrap_files: tuple[str, ...] = ()
-    bootstrap_writes: frozenset[UploadKind] = frozenset(
-        {
-            UploadKind.BOOT_LOG,
-            UploadKind.APP_LOG,
-            UploadKind.CORE,
-            UploadKind.CALLS,
-            UploadKind.DIRECTORY,
-        }
-    )
-    bootstrap_reads: frozenset[UploadKind] = frozenset({UploadKind.CALLS, UploadKind.DIRECTORY})
+    bootstrap_writes: frozenset[UploadKind] = BOOTSTRAP_WRITES
+    bootstrap_reads: frozenset[UploadKind] = BOOTSTRAP_READS
     folders: dict[UploadKind, str] = field(default_factory=lambda: dict(DEFAULT_FOLDERS))
     csr_policy: CsrPolicy = "manual"
     csr_slot: str = "platform1"

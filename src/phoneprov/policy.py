@@ -70,21 +70,27 @@ PUBLIC_KINDS = (
 )
 
 
+# What the public accounts may upload and read back by default (decisions/0003):
+# logs, core files, call lists and contacts; never overrides, CSRs or keys.
+BOOTSTRAP_WRITES = frozenset(
+    {
+        UploadKind.BOOT_LOG,
+        UploadKind.APP_LOG,
+        UploadKind.CORE,
+        UploadKind.CALLS,
+        UploadKind.DIRECTORY,
+    }
+)
+BOOTSTRAP_READS = frozenset({UploadKind.CALLS, UploadKind.DIRECTORY})
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyRules:
     """The settings that shape the table (from phoneprov.toml ``[policy]``)."""
 
     folders: dict[UploadKind, str]
-    bootstrap_writes: frozenset[UploadKind] = frozenset(
-        {
-            UploadKind.BOOT_LOG,
-            UploadKind.APP_LOG,
-            UploadKind.CORE,
-            UploadKind.CALLS,
-            UploadKind.DIRECTORY,
-        }
-    )
-    bootstrap_reads: frozenset[UploadKind] = frozenset({UploadKind.CALLS, UploadKind.DIRECTORY})
+    bootstrap_writes: frozenset[UploadKind] = BOOTSTRAP_WRITES
+    bootstrap_reads: frozenset[UploadKind] = BOOTSTRAP_READS
     tftp_writes: bool = False
 
 

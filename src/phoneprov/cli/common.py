@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import os
@@ -14,6 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
+from phoneprov.config import Settings
 from phoneprov.errors import PhoneprovError
 
 console = Console()
@@ -69,3 +71,21 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail(error) from None
 
     return wrapper
+
+
+def with_ports(
+    settings: Settings, http: int | None, https: int | None, ftp: int | None, tftp: int | None
+) -> Settings:
+    """Settings with the ``--http-port`` / ``--https-port`` / ``--ftp-port`` /
+    ``--tftp-port`` overrides that ``serve`` and ``doctor`` take."""
+    if http is not None:
+        settings = dataclasses.replace(settings, http=dataclasses.replace(settings.http, port=http))
+    if https is not None:
+        settings = dataclasses.replace(
+            settings, https=dataclasses.replace(settings.https, port=https)
+        )
+    if ftp is not None:
+        settings = dataclasses.replace(settings, ftp=dataclasses.replace(settings.ftp, port=ftp))
+    if tftp is not None:
+        settings = dataclasses.replace(settings, tftp=dataclasses.replace(settings.tftp, port=tftp))
+    return settings

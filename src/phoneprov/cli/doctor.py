@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 from rich.text import Text
 
-from phoneprov.cli.common import OutputFormat, SiteOption, console, handle_errors, print_json
+from phoneprov.cli.common import (
+    OutputFormat,
+    SiteOption,
+    console,
+    handle_errors,
+    print_json,
+    with_ports,
+)
 from phoneprov.cli.common import site_path as resolve_site
-from phoneprov.config import SETTINGS_FILE, Settings, load_settings
+from phoneprov.config import SETTINGS_FILE, load_settings
 from phoneprov.provisioning.diagnostics import check_site, check_url
 from phoneprov.provisioning.finding import Finding, exit_code, summary
 
 STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red"}
-
-
-def _with_ports(
-    settings: Settings, http: int | None, https: int | None, ftp: int | None, tftp: int | None
-) -> Settings:
-    """The same overrides as ``phoneprov serve`` takes, for a server started with them."""
-    if http is not None:
-        settings = dataclasses.replace(settings, http=dataclasses.replace(settings.http, port=http))
-    if https is not None:
-        settings = dataclasses.replace(
-            settings, https=dataclasses.replace(settings.https, port=https)
-        )
-    if ftp is not None:
-        settings = dataclasses.replace(settings, ftp=dataclasses.replace(settings.ftp, port=ftp))
-    if tftp is not None:
-        settings = dataclasses.replace(settings, tftp=dataclasses.replace(settings.tftp, port=tftp))
-    return settings
 
 
 def _print(target: str, findings: list[Finding]) -> None:
@@ -75,11 +64,11 @@ def doctor(
     if url is not None:
         settings = load_settings(directory) if (directory / SETTINGS_FILE).is_file() else None
         if settings is not None:
-            settings = _with_ports(settings, http_port, https_port, ftp_port, tftp_port)
+            settings = with_ports(settings, http_port, https_port, ftp_port, tftp_port)
         findings = check_url(url, settings=settings, now=now, timeout=timeout)
         target = url
     else:
-        settings = _with_ports(load_settings(directory), http_port, https_port, ftp_port, tftp_port)
+        settings = with_ports(load_settings(directory), http_port, https_port, ftp_port, tftp_port)
         findings = check_site(settings, now=now, timeout=timeout)
         target = f"site {directory}"
     code = exit_code(findings)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from phoneprov.cli.common import SiteOption, console, handle_errors, site_path
+from phoneprov.cli.common import SiteOption, console, handle_errors, site_path, with_ports
 from phoneprov.config import Settings, load_settings
 from phoneprov.errors import InputError
 from phoneprov.model import MacAddress
@@ -76,22 +75,6 @@ def init(
             console.print(f"  {command}", highlight=False, soft_wrap=True)
 
 
-def _with_ports(
-    settings: Settings, http: int | None, https: int | None, ftp: int | None, tftp: int | None
-) -> Settings:
-    if http is not None:
-        settings = dataclasses.replace(settings, http=dataclasses.replace(settings.http, port=http))
-    if https is not None:
-        settings = dataclasses.replace(
-            settings, https=dataclasses.replace(settings.https, port=https)
-        )
-    if ftp is not None:
-        settings = dataclasses.replace(settings, ftp=dataclasses.replace(settings.ftp, port=ftp))
-    if tftp is not None:
-        settings = dataclasses.replace(settings, tftp=dataclasses.replace(settings.tftp, port=tftp))
-    return settings
-
-
 @handle_errors
 def serve(
     site: Path | None = SiteOption,
@@ -103,7 +86,7 @@ def serve(
     quiet: bool = typer.Option(False, "--quiet", help="Log to files only, not the console."),
 ) -> None:
     """Serve the site's boot directory over HTTP, HTTPS, FTP and TFTP until Ctrl-C."""
-    settings = _with_ports(
+    settings = with_ports(
         load_settings(site_path(site)), http_port, https_port, ftp_port, tftp_port
     )
     audit.configure(settings.log_dir, console=not quiet)

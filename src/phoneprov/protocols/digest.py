@@ -65,7 +65,7 @@ def parse_authorization(header: str | None) -> Credentials | None:
         return None
     try:
         fields = {k.lower(): v for k, v in parse_keqv_list(parse_http_list(rest)).items()}
-    except ValueError:
+    except (ValueError, IndexError):  # the stdlib parser raises IndexError on a bare "="
         return None
     required = ("username", "realm", "nonce", "uri", "response")
     if not all(fields.get(key) for key in required):

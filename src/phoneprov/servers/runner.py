@@ -142,15 +142,11 @@ async def start(
     return running
 
 
-async def _start_http(running: Running, audit: Audit, reuse_port: bool) -> None:
-    settings = running.settings
-    secret = (settings.pki_dir / NONCE_SECRET).read_bytes()
-    handler = PhoneHandler(
-        running.access,
-        secure=False,
-        authority=DigestAuthority(secret, settings.http.realm, settings.http.nonce_lifetime),
-    )
-    routes = ucdevice_routes(running.access, running.ports, secure=False)
+async def _listener(
+    running: Running, handler: PhoneHandler, name: str, bind: str, port: int, reuse_port: bool
+) -> tuple[web.AppRunner, socket.socket]:
+    """The aiohttp runner and the bound socket of one phone listener."""
+    routes = ucdevice_routes(running.access, running.ports, secure=handler.secure)
     tracker = InFlight()
     running.in_flight.append(tracker)
     runner = web.AppRunner(
@@ -159,12 +155,25 @@ async def _start_http(running: Running, audit: Audit, reuse_port: bool) -> None:
     await runner.setup()
     running.runners.append(runner)
     try:
-        sock = _listen_socket(settings.http.bind, settings.http.port, reuse_port)
+        sock = _listen_socket(bind, port, reuse_port)
     except OSError as error:
-        raise _bind_error(error, "HTTP", settings.http.port, "--http-port") from None
-    site = web.SockSite(runner, sock)
-    await site.start()
-    running.ports["http"] = int(sock.getsockname()[1])
+        raise _bind_error(error, name.upper(), port, f"--{name}-port") from None
+    running.ports[name] = int(sock.getsockname()[1])
+    return runner, sock
+
+
+async def _start_http(running: Running, audit: Audit, reuse_port: bool) -> None:
+    settings = running.settings
+    secret = (settings.pki_dir / NONCE_SECRET).read_bytes()
+    handler = PhoneHandler(
+        running.access,
+        secure=False,
+        authority=DigestAuthority(secret, settings.http.realm, settings.http.nonce_lifetime),
+    )
+    runner, sock = await _listener(
+        running, handler, "http", settings.http.bind, settings.http.port, reuse_port
+    )
+    await web.SockSite(runner, sock).start()
 
 
 async def _start_https(running: Running, audit: Audit, reuse_port: bool) -> None:
@@ -177,28 +186,16 @@ async def _start_https(running: Running, audit: Audit, reuse_port: bool) -> None
     if CertificateAuthority.exists(legacy_dir):
         roots.append(CertificateAuthority.load(legacy_dir).cert)
         pki_dirs.append(legacy_dir)
-    identifier = CertIdentifier(roots, pki_dirs)
-    handler = PhoneHandler(running.access, secure=True, identifier=identifier)
-    routes = ucdevice_routes(running.access, running.ports, secure=True)
-    tracker = InFlight()
-    running.in_flight.append(tracker)
-    runner = web.AppRunner(
-        build_app(handler, routes, tracker), access_log=None, shutdown_timeout=GRACE
+    handler = PhoneHandler(running.access, secure=True, identifier=CertIdentifier(roots, pki_dirs))
+    runner, sock = await _listener(
+        running, handler, "https", settings.https.bind, settings.https.port, reuse_port
     )
-    await runner.setup()
-    running.runners.append(runner)
-    try:
-        sock = _listen_socket(settings.https.bind, settings.https.port, reuse_port)
-    except OSError as error:
-        raise _bind_error(error, "HTTPS", settings.https.port, "--https-port") from None
     assert runner.server is not None
     app_factory = runner.server
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(
+    server = await asyncio.get_running_loop().create_server(
         lambda: TlsGate(app_factory, context, audit, running.tls_tasks), sock=sock
     )
     running.servers.append(server)
-    running.ports["https"] = int(sock.getsockname()[1])
 
 
 Starter = Callable[[Settings, AccessService], Awaitable[Closable]]
