@@ -9,7 +9,7 @@ SITE ?= ./site
 # jq for the JSON examples in docs/troubleshooting.md).
 APT_TOOLS := curl openssl lftp tftp-hpa atftp tftpd-hpa dnsmasq-base isc-dhcp-server \
 	kea-dhcp4-server busybox apache2-utils nginx-light vsftpd iproute2 tcpdump \
-	chromium postgresql jq
+	postgresql jq
 
 .PHONY: install run test lint typecheck unit tools bench clean
 

@@ -45,7 +45,7 @@ class ListFormat(enum.StrEnum):
 
 def _open(site: Path | None) -> tuple[SqlStore, Inventory, Path]:
     settings = load_settings(site_path(site))
-    store = SqlStore(settings.database_url)
+    store = SqlStore.for_site(settings)
     return store, Inventory(store), settings.boot_dir
 
 

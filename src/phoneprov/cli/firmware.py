@@ -26,7 +26,7 @@ def _split(value: str) -> list[str]:
 
 def _catalog(site: Path | None) -> tuple[SqlStore, FirmwareCatalog]:
     settings = load_settings(site_path(site))
-    store = SqlStore(settings.database_url)
+    store = SqlStore.for_site(settings)
     return store, FirmwareCatalog(
         settings.site_dir / "firmware", FirmwareStore(store.engine), InventoryStore(store.engine)
     )

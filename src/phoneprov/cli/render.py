@@ -45,7 +45,7 @@ def render(
     """Preview the files phoneprov renders for one phone, as the phone would get them."""
     settings = load_settings(site_path(site))
     device = MacAddress.parse(mac)
-    store = SqlStore(settings.database_url)
+    store = SqlStore.for_site(settings)
     try:
         renderer = SiteRenderer(settings, store)
         names = [file] if file else [MASTER_FILE]

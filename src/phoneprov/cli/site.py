@@ -182,7 +182,7 @@ def account_set(
         username = mac
     if not username or ":" in username:
         raise InputError(f"user name {username!r} is empty or has a colon", "Pick a plain name.")
-    store = SqlStore(settings.database_url)
+    store = SqlStore.for_site(settings)
     try:
         store.put_account(
             username,
@@ -202,7 +202,7 @@ def account_set(
 def account_list(site: Path | None = SiteOption) -> None:
     """List accounts (never their passwords)."""
     settings = load_settings(site_path(site))
-    store = SqlStore(settings.database_url)
+    store = SqlStore.for_site(settings)
     try:
         table = Table("user", "kind", "mac", "realm")
         for account in store.list_accounts():
@@ -217,7 +217,7 @@ def account_list(site: Path | None = SiteOption) -> None:
 def account_remove(username: str, site: Path | None = SiteOption) -> None:
     """Remove an account."""
     settings = load_settings(site_path(site))
-    store = SqlStore(settings.database_url)
+    store = SqlStore.for_site(settings)
     try:
         if not store.remove_account(username):
             raise InputError(f"no account named {username}", "See `phoneprov account list`.")

@@ -166,7 +166,7 @@ def requests(
 ) -> None:
     """Show a device's latest update requests (what it reported, what it was offered)."""
     settings = load_settings(resolve_site(site))
-    store = SqlStore(settings.database_url)
+    store = SqlStore.for_site(settings)
     try:
         rows = UcUpdateLog(store).recent(MacAddress.parse(mac), limit)
     finally:

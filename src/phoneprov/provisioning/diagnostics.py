@@ -249,7 +249,7 @@ def check_site(
 ) -> list[Finding]:
     """Every check for a phoneprov site; ``now`` is aware UTC. Returns the findings in order."""
     root, findings = _site_root(settings)
-    store = SqlStore(settings.database_url)
+    store = SqlStore.for_site(settings)
     try:
         entries = InventoryStore(store.engine).entries()
         families = tuple(lint_families(entries))
@@ -452,7 +452,7 @@ def check_url(
     client = None
     if settings is not None:
         root, _ = _site_root(settings)
-        store = SqlStore(settings.database_url)
+        store = SqlStore.for_site(settings)
         try:
             families = lint_families(InventoryStore(store.engine).entries()) or FAMILIES
         finally:

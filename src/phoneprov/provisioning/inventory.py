@@ -138,7 +138,7 @@ class Inventory:
 
     def __init__(self, store: SqlStore) -> None:
         self.store = store
-        self.rows = InventoryStore(store.engine)
+        self.rows = InventoryStore(store.engine, store.box)
 
     def add(
         self,

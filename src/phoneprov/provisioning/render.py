@@ -107,7 +107,7 @@ class SiteRenderer:
         self.settings = settings
         self.store = store
         self.env = LayeredEnvironment(settings.site_dir / "templates")
-        self.inventory = InventoryStore(store.engine)
+        self.inventory = InventoryStore(store.engine, store.box)
         self.firmware = FirmwareCatalog(
             settings.site_dir / "firmware", FirmwareStore(store.engine), self.inventory
         )

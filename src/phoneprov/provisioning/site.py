@@ -169,7 +169,7 @@ def init_site(
         # a copy left on disk by an older init would be served instead.
         (boot / name).unlink(missing_ok=True)
 
-    store = SqlStore(settings.database_url)
+    store = SqlStore.for_site(settings)
     try:
         store.put_account(
             http_user,
@@ -197,7 +197,7 @@ def _demo(report: InitReport, ca: CertificateAuthority) -> None:
     cert_path.write_bytes(issued.cert_pem)
     write_secret(key_path, issued.key_pem)
     (settings.boot_dir / f"{DEMO_MAC}-phone-secrets.cfg").unlink(missing_ok=True)
-    store = SqlStore(settings.database_url)
+    store = SqlStore.for_site(settings)
     try:
         Inventory(store).save(DEMO_PHONES)
     finally:

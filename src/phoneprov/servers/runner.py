@@ -118,7 +118,7 @@ async def start(
 ) -> Running:
     """Bring up every enabled listener; raise ListenError naming a busy port."""
     audit = audit or Audit()
-    store = SqlStore(settings.database_url)
+    store = SqlStore.for_site(settings)
     recorder = Recorder(store)
     recorder.start()
     access = AccessService(settings, store, recorder, audit)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.store import schema
+from phoneprov.store.secrets import PREFIX, SecretBox
 
 CHUNK = 500  # rows per IN (...) clause: SQLite's variable limit is 999 on old builds
 
@@ -56,8 +57,21 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
 class InventoryStore:
     """Inventory reads and writes on an engine shared with ``SqlStore``."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, box: SecretBox | None = None) -> None:
         self.engine = engine
+        self.box = box
+
+    def _seal(self, password: str) -> str:
+        return self.box.seal(password) if self.box is not None else password
+
+    def _line(self, row: sa.Row[tuple[object, ...]]) -> Line:
+        """A line as stored; without the key a sealed password reads as ''."""
+        stored = str(row.password)
+        if self.box is not None:
+            password = self.box.open(stored)
+        else:
+            password = "" if stored.startswith(PREFIX) else stored
+        return Line(int(row.line), str(row.ext), str(row.user), password, str(row.server))
 
     def save(self, entries: Sequence[InventoryEntry]) -> SaveCount:
         """Create or update ``entries`` (status known, lines replaced) in one transaction.
@@ -124,7 +138,7 @@ class InventoryStore:
                     "line": ln.index,
                     "ext": ln.ext,
                     "user": ln.user,
-                    "password": ln.password,
+                    "password": self._seal(ln.password),
                     "server": ln.server,
                 }
                 for e in entries
@@ -141,7 +155,7 @@ class InventoryStore:
             rows = conn.execute(
                 sa.select(table).where(table.c.mac == mac.value).order_by(table.c.line)
             ).all()
-        return tuple(Line(r.line, r.ext, r.user, r.password, r.server) for r in rows)
+        return tuple(self._line(r) for r in rows)
 
     def entry(self, mac: MacAddress) -> InventoryEntry | None:
         """The inventory view of one device record (None when there is no record)."""
@@ -182,9 +196,7 @@ class InventoryStore:
             if macs is not None:
                 line_query = line_query.where(table.c.mac.in_([m.value for m in macs]))
             for r in conn.execute(line_query):
-                by_mac.setdefault(str(r.mac), []).append(
-                    Line(r.line, r.ext, r.user, r.password, r.server)
-                )
+                by_mac.setdefault(str(r.mac), []).append(self._line(r))
         return [
             InventoryEntry(
                 MacAddress(str(r.mac)),

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from phoneprov.config import Settings
 from phoneprov.errors import StoreError
 from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.store import schema
+from phoneprov.store.secrets import SecretBox, site_box
 
 log = logging.getLogger("phoneprov.store")
 
@@ -134,8 +136,9 @@ def _row_to_device(row: sa.Row[tuple[object, ...]]) -> DeviceRecord:
 class SqlStore:
     """Devices, events and credentials in one database."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, box: SecretBox | None = None) -> None:
         self.url = url
+        self.box = box  # encrypts SIP passwords at rest (store/secrets.py)
         try:
             self.engine = sa.create_engine(url, future=True)
             if url.startswith("sqlite"):
@@ -147,6 +150,11 @@ class SqlStore:
                 f"{error.args[0] if error.args else ''}",
                 "Check [site] database in phoneprov.toml and that the server is reachable.",
             ) from None
+
+    @classmethod
+    def for_site(cls, settings: Settings) -> SqlStore:
+        """The site's database, with the site's key for secrets at rest."""
+        return cls(settings.database_url, site_box(settings.pki_dir))
 
     def migrate(self) -> None:
         with self.engine.begin() as conn:
