@@ -23,6 +23,8 @@ from phoneprov.policy import Action, PolicyRules, Reason, decide
 from phoneprov.protocols import masterfile
 from phoneprov.protocols.paths import safe_relative
 from phoneprov.protocols.polycom import (
+    BOOTSTRAP_FILE,
+    MASTER_FILE,
     Resource,
     ResourceKind,
     UploadKind,
@@ -34,7 +36,13 @@ from phoneprov.provisioning.audit import Audit
 from phoneprov.provisioning.bootdir import BootDir
 from phoneprov.provisioning.enrolment import handle_csr
 from phoneprov.provisioning.firmware import LOOP_THRESHOLD
-from phoneprov.provisioning.render import Rendered, RenderError, SiteRenderer
+from phoneprov.provisioning.render import (
+    DEVICE_SUFFIX,
+    SITE_FILE,
+    Rendered,
+    RenderError,
+    SiteRenderer,
+)
 from phoneprov.provisioning.uploads import UploadService, UploadWriter
 from phoneprov.store.sql import Event, Recorder, Sighting, SqlStore
 
@@ -449,4 +457,23 @@ class AccessService:
                 continue  # a shared public account must not see which phones exist
             if decide(principal, Action.READ, resource, self.rules).allowed:
                 entries.append(Entry(child.name, False, st.st_size, st.st_mtime))
-        return entries
+        if not relative:
+            entries.extend(self._rendered_entries(principal, {e.name for e in entries}, ip=ip))
+        return sorted(entries, key=lambda entry: entry.name)
+
+    def _rendered_entries(self, principal: Principal, on_disk: set[str], *, ip: str) -> list[Entry]:
+        """The files phoneprov renders that this principal may read, for a root listing."""
+        names = [MASTER_FILE, BOOTSTRAP_FILE, SITE_FILE]
+        if principal.mac is not None:
+            names.append(f"{principal.mac}{DEVICE_SUFFIX}")
+        found: list[Entry] = []
+        for name in names:
+            resource = classify(name, self.settings.policy.bootstrap_files)
+            if name in on_disk or not decide(principal, Action.READ, resource, self.rules).allowed:
+                continue
+            try:
+                grant = self.read(principal, name, ip=ip, decoded=True)
+            except (NotFound, Refused, RenderError):
+                continue
+            found.append(Entry(name, False, grant.size, grant.mtime))
+        return found
