@@ -22,18 +22,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tests.pkitools import Issuer, Key, new_key
-from tests.serverkit import Server, edit_settings, make_site, start_server
+from tests.serverkit import Server, edit_settings, start_server
 from typer.testing import CliRunner
 
 from phoneprov.cli.app import app
 
 NAMES = ("localhost", "127.0.0.1")
 ALL = ("http", "https", "ftp", "tftp")
-
-
-def make_good_site(root: Path) -> Path:
-    """The demo site as `init --demo` makes it."""
-    return make_site(root)
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.integration.doctorkit import make_good_site, serve
+from tests.integration.doctorkit import serve
+from tests.serverkit import make_site
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "troubleshooting.md"
@@ -55,7 +56,7 @@ def test_section_has_examples() -> None:
 
 def test_doc_examples_run_as_written(tmp_path: Path) -> None:
     assert shutil.which("jq"), "jq is required (make tools installs it)"
-    site = make_good_site(tmp_path / "site")
+    site = make_site(tmp_path / "site")
     server = serve(site)
     env = {
         **os.environ,
