@@ -18,7 +18,8 @@ from phoneprov.cli.common import (
 )
 from phoneprov.cli.common import site_path as resolve_site
 from phoneprov.config import SETTINGS_FILE, load_settings
-from phoneprov.provisioning.diagnostics import check_site, check_url
+from phoneprov.provisioning.diagnostics import check_site
+from phoneprov.provisioning.diagnostics_url import check_url
 from phoneprov.provisioning.finding import Finding, exit_code, summary
 
 STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red"}

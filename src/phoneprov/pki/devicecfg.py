@@ -95,7 +95,7 @@ def key_block(data: bytes, source: str = "the private key") -> bytes:
     match = _KEY_BLOCK.search(data)
     if match is None:
         raise InputError(
-            f"{source} holds no -----BEGIN PRIVATE KEY----- block",
+            f"{source} holds no PEM private key (a '-----BEGIN ... PRIVATE KEY-----' block)",
             "Pass the unencrypted PEM key that belongs to the certificate.",
         )
     return match.group(0) + b"\n"

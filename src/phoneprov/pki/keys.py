@@ -26,7 +26,7 @@ def generate_key(key_type: KeyType) -> PrivateKey:
 
 
 def private_pem(key: PrivateKey) -> bytes:
-    """Return ``key`` as unencrypted PKCS#8 PEM (``-----BEGIN PRIVATE KEY-----``)."""
+    """Return ``key`` as unencrypted PKCS#8 PEM (the ``PRIVATE KEY`` PEM label)."""
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

@@ -4,7 +4,7 @@
 validity and compatibility with the inventory's phone families, whether it
 asks for client certificates, the trust store, every listener, the two boot
 files fetched as a bootROM fetches them, firmware, DHCP values, the clock,
-disk space and key permissions. :func:`check_url` checks any HTTPS server
+disk space and key permissions. :func:`diagnostics_url.check_url` checks any HTTPS server
 (an IIS or nginx being replaced) with the same TLS checks and a GET of the
 master file. Both return findings; the CLI prints them and sets the exit code.
 """
@@ -12,22 +12,17 @@ master file. Both return findings; the CLI prints them and sets the exit code.
 from __future__ import annotations
 
 import ftplib
-import ssl
-import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.utils import CryptographyDeprecationWarning
 
 from phoneprov.config import Settings
-from phoneprov.errors import InputError, PhoneprovError
+from phoneprov.errors import PhoneprovError
 from phoneprov.pki.authority import CA_CERT, CA_KEY, new_serial
 from phoneprov.pki.chain import signed_by
 from phoneprov.pki.keys import PrivateKey, generate_key, load_private_pem
-from phoneprov.pki.lint import FAMILIES, RULES
+from phoneprov.pki.lint import RULES
 from phoneprov.pki.profiles import BACKDATE, CertSpec, Usage
 from phoneprov.pki.signer import build_certificate
 from phoneprov.pki.trust import load_trust_anchors, polycom_chain
@@ -229,7 +224,7 @@ def _chain_checks(target: TlsTarget, probe: TlsProbe, now: datetime) -> list[Fin
 # --- a phoneprov site ------------------------------------------------------------------------
 
 
-def _site_root(settings: Settings) -> tuple[x509.Certificate | None, list[Finding]]:
+def site_root(settings: Settings) -> tuple[x509.Certificate | None, list[Finding]]:
     path = settings.pki_dir / CA_CERT
     try:
         return x509.load_pem_x509_certificate(path.read_bytes()), []
@@ -248,7 +243,7 @@ def check_site(
     settings: Settings, *, now: datetime, timeout: float = 3.0, password: str = BOOTSTRAP_USER
 ) -> list[Finding]:
     """Every check for a phoneprov site; ``now`` is aware UTC. Returns the findings in order."""
-    root, findings = _site_root(settings)
+    root, findings = site_root(settings)
     store = SqlStore.for_site(settings)
     try:
         entries = InventoryStore(store.engine).entries()
@@ -414,108 +409,3 @@ def _tftp(host: str, port: int, timeout: float) -> Finding:
         "listener-tftp",
         f"TFTP listener at {where} answers a read request for {MASTER_FILE} with {kind}",
     )
-
-
-# --- any HTTPS server ------------------------------------------------------------------------
-
-
-def system_anchors() -> tuple[x509.Certificate, ...]:
-    """The public CAs this machine trusts (phones carry a similar built-in list)."""
-    context = ssl.create_default_context()
-    with warnings.catch_warnings():
-        # Some distribution bundles hold old roots with negative serials; they still count.
-        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        return tuple(
-            x509.load_der_x509_certificate(der) for der in context.get_ca_certs(binary_form=True)
-        )
-
-
-def check_url(
-    url: str, *, settings: Settings | None, now: datetime, timeout: float = 5.0
-) -> list[Finding]:
-    """TLS and boot-file checks for any HTTPS server; ``settings`` adds the site's CA,
-    client certificate and phone families when a site is at hand."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "https" or not parts.hostname:
-        raise InputError(
-            f"--url {url!r} is not an https:// URL",
-            "Give the server's HTTPS URL, e.g. --url https://prov.example.com:443/.",
-        )
-    try:
-        port = parts.port or 443
-    except ValueError:
-        raise InputError(
-            f"--url {url!r} has a bad port", "Write it as https://host:port/."
-        ) from None
-    root: x509.Certificate | None = None
-    families: Sequence[str] = FAMILIES
-    client = None
-    if settings is not None:
-        root, _ = _site_root(settings)
-        store = SqlStore.for_site(settings)
-        try:
-            families = lint_families(InventoryStore(store.engine).entries()) or FAMILIES
-        finally:
-            store.close()
-        client = demo_client(settings, root) or throwaway_client(settings, now)
-    anchors = (*((root,) if root else ()), *system_anchors())
-    host = parts.hostname
-    target = TlsTarget(
-        host,
-        port,
-        host,
-        (host,),
-        anchors,
-        "a CA the phones trust (this site's root or a public root CA)",
-        tuple(families),
-        False,
-        URL_CHAIN_FIX,
-        f"Issue the server certificate with {host} in its subjectAltName.",
-    )
-    path = parts.path.rstrip("/") + "/" + MASTER_FILE
-    findings, answer = tls_findings(
-        target,
-        now=now,
-        check="listener-https",
-        required=False,
-        client=client,
-        path=path,
-        timeout=timeout,
-    )
-    findings += _url_master(url, path, answer)
-    findings += site.clock_findings(now, header(answer, "date"), host)
-    return findings
-
-
-def _url_master(url: str, path: str, answer: HttpAnswer | None) -> list[Finding]:
-    if answer is None:
-        return [
-            Finding(
-                "config-master",
-                "fail",
-                f"no answer to GET {path} from {url}",
-                "Check the TLS findings above.",
-            )
-        ]
-    if answer.status == 200:
-        return site.master_findings(answer.body, f"GET {path}")
-    if answer.status in (401, 403):
-        return [
-            Finding(
-                "config-master",
-                "warn",
-                f"GET {path} answered {answer.status} {answer.reason} to the doctor's "
-                "client certificate",
-                "The server wants a client certificate it trusts and maps: run the "
-                "doctor with --site of a site whose CA (or demo phone) it accepts.",
-            )
-        ]
-    return [
-        Finding(
-            "config-master",
-            "fail",
-            f"GET {path} answered {answer.status} "
-            f"{answer.reason}: phones cannot read the master file there",
-            f"Put {MASTER_FILE} in the folder the URL points at.",
-        )
-    ]
