@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import ftplib
+import io
 from pathlib import Path
 
 from tests.serverkit import run_cli, start_server
+
+from phoneprov.config import load_settings
+from phoneprov.model import MacAddress
+from phoneprov.store.sql import SqlStore
 
 
 def _names(port: int, user: str, password: str) -> set[str]:
@@ -38,3 +43,20 @@ def test_ok_root_listing_shows_rendered_files_per_account(site: Path) -> None:
     assert not {"site.cfg", "0004f2000001-phone-secrets.cfg"} & public
     assert {"000000000000.cfg", "site.cfg", "0004f2000001-phone-secrets.cfg"} <= device
     assert "0004f2000002-phone-secrets.cfg" not in device
+
+
+def test_ok_ftp_upload_is_an_event_on_the_phone(site: Path) -> None:
+    server = start_server(site, protocols=("http", "https", "ftp"))
+    try:
+        with ftplib.FTP() as ftp:
+            ftp.connect("127.0.0.1", server.ports["ftp"], timeout=10)
+            ftp.login("PlcmSpIp", "PlcmSpIp")
+            ftp.storbinary("STOR logs/0004f2000003-boot.log", io.BytesIO(b"boot ok\n"))
+    finally:
+        server.stop()
+    store = SqlStore.for_site(load_settings(site))
+    try:
+        events = store.events_for(MacAddress("0004f2000003"))
+    finally:
+        store.close()
+    assert [(e.kind, e.detail) for e in events] == [("upload", "0004f2000003-boot.log 8 bytes")]

@@ -28,10 +28,10 @@ from pyftpdlib.handlers.ftp.producers import FileProducer
 from phoneprov.errors import PhoneprovError, UploadError
 from phoneprov.model import MacAddress, Principal, PrincipalKind, Protocol
 from phoneprov.protocols.paths import safe_relative
-from phoneprov.protocols.polycom import classify
+from phoneprov.protocols.polycom import Resource, classify
 from phoneprov.provisioning.access import AccessService, NotFound, ReadGrant, Refused
+from phoneprov.provisioning.uploads import UploadWriter
 from phoneprov.servers.ftp_fs import PolicyFS, UploadFile
-from phoneprov.store.sql import Event
 
 SEND_CHUNK = 1 << 20  # sendfile() per call: fewer wake-ups on firmware images
 log = logging.getLogger("phoneprov.server")
@@ -153,6 +153,7 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
         self.principal = _ANONYMOUS
         self.seen_mac: MacAddress | None = None
         self.transfer: tuple[str, float] = ("", 0.0)
+        self.receiving: tuple[Resource, UploadWriter] | None = None  # STOR/APPE in progress
         self.command_started = time.perf_counter()
         super().__init__(conn, server, ioloop)
 
@@ -230,7 +231,7 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
             self.respond("554 Resuming an upload is not supported; send the whole file.")
             return None
         try:
-            _resource, writer = self.access.open_upload(
+            resource, writer = self.access.open_upload(
                 self.principal, file, ip=self.remote_ip, append=append, decoded=True
             )
         except Refused:
@@ -247,6 +248,7 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
         finally:
             self._note(file)
         upload = UploadFile(writer, file)
+        self.receiving = (resource, writer)
         self.transfer = (file, time.perf_counter())
         if self.data_channel is not None:
             self.respond("125 Data connection already open. Transfer starting.")
@@ -298,16 +300,10 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
         )
 
     def on_file_received(self, file: str) -> None:
-        mac = self.principal.mac or self.seen_mac
-        if mac is not None:
-            self.access.recorder.event(
-                Event(
-                    time.time(),
-                    mac.value,
-                    "upload",
-                    f"{self.transfer[0]} via {self.protocol.value}",
-                )
-            )
+        if self.receiving is not None:
+            resource, writer = self.receiving
+            self.receiving = None
+            self.access.uploaded(self.principal, resource, writer.target, writer.size)
 
     # device records
     def _note(self, path: str) -> None:
