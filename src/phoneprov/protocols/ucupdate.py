@@ -9,7 +9,7 @@ Update audit-log schema (device type, MAC, serial, vendor, model, revision,
 locale, request modules ``Filename;Version;Timestamp``, user), the answer
 fragments from the CX700 deployment guide. So the parser accepts any element
 or attribute spelling of those fields, at any depth, in any namespace
-(docs/decisions/0008-ucupdate-request-format.md).
+(docs/decisions/0007-ucupdate-request-format.md).
 
 Pure: bytes in, values out, bytes back.
 """
@@ -38,7 +38,7 @@ class RequestError(PhoneprovError):
         super().__init__(
             message,
             "The device sent a body that is not XML; capture it (tcpdump) and compare it with "
-            "docs/decisions/0008-ucupdate-request-format.md.",
+            "docs/decisions/0007-ucupdate-request-format.md.",
         )
         self.line = line
         self.column = column
