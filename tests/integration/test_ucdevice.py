@@ -1,6 +1,6 @@
 """The Lync/SfB device routes end to end: curl plays a CX700, openssl judges the chains.
 
-Requests are built from the documented fields (docs/decisions/0008); the demo
+Requests are built from the documented fields (docs/decisions/0007); the demo
 site ships one CX700 package (UCPhone/Polycom/CX700/A/ENU 1.0.522.101, CPE.nbt).
 One server per module keeps this part fast; tests that depend on "the device
 last seen at 127.0.0.1" run on their own server.
