@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phoneprov.config import Settings
-from phoneprov.errors import PhoneprovError, UnsafePathError
+from phoneprov.errors import PhoneprovError, UnsafePathError, UploadError
 from phoneprov.model import CertKind, DeviceStatus, MacAddress, Principal, PrincipalKind, Protocol
 from phoneprov.policy import Action, PolicyRules, Reason, decide
 from phoneprov.protocols import masterfile
@@ -392,10 +392,25 @@ class AccessService:
         ip: str,
         append: bool = False,
         decoded: bool = False,
+        declared_size: int | None = None,
     ) -> tuple[Resource, UploadWriter]:
-        """Authorize an upload and return its writer (atomic on commit)."""
+        """Authorize an upload and return its writer (atomic on commit).
+
+        ``declared_size`` (HTTP Content-Length) over the kind's limit raises
+        UploadError (413) before anything is written.
+        """
         resource = self.resolve(principal, raw, ip=ip, decoded=decoded)
         self.check(principal, Action.WRITE, resource, ip=ip)
+        kind = resource.upload_kind
+        assert kind is not None  # policy allows writes to upload names only
+        limit = self.settings.uploads.limit_for(kind)
+        if declared_size is not None and declared_size > limit:
+            raise UploadError(
+                f"upload {resource.name} declares {declared_size} bytes; the "
+                f"{kind.limit_class} limit is {limit} bytes",
+                f"Raise [uploads] {kind.limit_class}_max in phoneprov.toml.",
+                http_status=413,
+            )
         return resource, self.uploads.open(resource, append=append)
 
     def _count_firmware(self, mac: MacAddress, served: Rendered, name: str) -> None:

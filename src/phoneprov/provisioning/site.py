@@ -93,10 +93,6 @@ def check_fqdn(name: str) -> str:
     return name.rstrip(".").lower()
 
 
-def write_secret(path: Path, data: bytes) -> None:
-    write_private(path, data)
-
-
 def init_site(
     site_dir: Path,
     fqdns: list[str],
@@ -157,7 +153,7 @@ def init_site(
     for stem, key in (("server-ec", "ec-p256"), ("server-rsa", "rsa-2048")):
         issued = ca.issue_server(names, key=key)  # type: ignore[arg-type]
         created.extend(ca.write_server_pair(settings.pki_dir, issued, stem))
-    write_secret(settings.pki_dir / NONCE_SECRET, os.urandom(32).hex().encode())
+    write_private(settings.pki_dir / NONCE_SECRET, os.urandom(32).hex().encode())
     created.extend(install_trust_anchors(settings.trust_dir, ca.cert))
 
     boot = settings.boot_dir
@@ -195,7 +191,7 @@ def _demo(report: InitReport, ca: CertificateAuthority) -> None:
     cert_path = demo_dir / f"{DEMO_MAC}.pem"
     key_path = demo_dir / f"{DEMO_MAC}.key"
     cert_path.write_bytes(issued.cert_pem)
-    write_secret(key_path, issued.key_pem)
+    write_private(key_path, issued.key_pem)
     (settings.boot_dir / f"{DEMO_MAC}-phone-secrets.cfg").unlink(missing_ok=True)
     store = SqlStore.for_site(settings)
     try:

@@ -211,9 +211,9 @@ class PhoneHandler:
         return web.FileResponse(grant.path, headers={"Content-Type": grant.content_type})
 
     async def _put(self, request: web.Request, principal: Principal, raw_path: str) -> web.Response:
-        if request.content_length is not None:
-            self._check_declared_size(principal, raw_path, request)
-        resource, writer = self.access.open_upload(principal, raw_path, ip=_peer(request))
+        resource, writer = self.access.open_upload(
+            principal, raw_path, ip=_peer(request), declared_size=request.content_length
+        )
         existed = writer.target.exists()
         try:
             async for chunk in request.content.iter_chunked(UPLOAD_CHUNK):
@@ -228,21 +228,6 @@ class PhoneHandler:
             None, self.access.uploaded, principal, resource, writer.target, writer.size
         )
         return web.Response(status=204 if existed else 201)
-
-    def _check_declared_size(
-        self, principal: Principal, raw_path: str, request: web.Request
-    ) -> None:
-        """Refuse an over-limit upload before reading its body (413 at once)."""
-        resource = self.access.resolve(principal, raw_path, ip=_peer(request), decoded=False)
-        if resource.upload_kind is None or request.content_length is None:
-            return
-        limit = self.access.settings.uploads.limit_for(resource.upload_kind)
-        if request.content_length > limit:
-            raise UploadError(
-                f"upload {resource.name} declares {request.content_length} bytes; the "
-                f"{resource.upload_kind.limit_class} limit is {limit} bytes",
-                http_status=413,
-            )
 
     def _log(
         self, request: web.Request, identity: str, status: int | str, size: int, started: float
