@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from dhcp import netns, pcap, servers
 
-from phoneprov.protocols import dhcp_encode as enc
-from phoneprov.protocols.dhcp_options import OptionRequest, build_options
-from phoneprov.protocols.dhcp_snippet import SnippetFormat, render
+from phoneprov.protocols.dhcp import encode as enc
+from phoneprov.protocols.dhcp.options import OptionRequest, build_options
+from phoneprov.protocols.dhcp.snippet import SnippetFormat, render
 
 REQUEST = OptionRequest(
     provisioning_url="http://PlcmSpIp:PlcmSpIp@prov.example.com:8080/boot/",

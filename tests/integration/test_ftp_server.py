@@ -24,7 +24,7 @@ from phoneprov.config import FtpSettings, Settings, load_settings
 from phoneprov.model import MacAddress
 from phoneprov.provisioning.access import AccessService
 from phoneprov.provisioning.audit import Audit
-from phoneprov.servers.ftp import FtpHandle, start_ftp
+from phoneprov.servers.ftp.server import FtpHandle, start_ftp
 from phoneprov.store.sql import Recorder, SqlStore
 
 MAC = "0004f2000077"

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from phoneprov.cli.app import app
-from phoneprov.protocols.phonelog_rules import FindingKind
+from phoneprov.protocols.phonelog.rules import FindingKind
 from phoneprov.provisioning.logs import MAX_LINE_BYTES, analyze_file
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from phoneprov.cli.app import app
-from phoneprov.protocols.dhcp_options import offset_for_zone
+from phoneprov.protocols.dhcp.options import offset_for_zone
 
 runner = CliRunner()
 URL = "http://prov.example.com:8080/"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from phoneprov.errors import InputError
-from phoneprov.protocols import dhcp_decode as dec
+from phoneprov.protocols.dhcp import decode as dec
 
 # Polycom option 60 as the SIP 3.1 admin guide describes it (research polycom_protocol.md §7.2):
 # enterprise 13885, data length 0x70 (counting the END byte), sub-options 1-5, END.

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from phoneprov.errors import InputError
-from phoneprov.protocols import dhcp_decode as dec
-from phoneprov.protocols import dhcp_encode as enc
+from phoneprov.protocols.dhcp import decode as dec
+from phoneprov.protocols.dhcp import encode as enc
 
 # Printed by DHCPUtil.exe -sipserver server.fqdn.company.com (Skype for Business 2015),
 # quoted in research/dhcp.md §1: the "Full Option 43 value" and "Option 120" lines.

@@ -14,9 +14,9 @@ import struct
 
 import pytest
 
-from phoneprov.protocols import dhcp_encode as enc
-from phoneprov.protocols.dhcp_options import DhcpOption, OptionRequest, Skus, build_options
-from phoneprov.protocols.dhcp_snippet import SnippetFormat, render
+from phoneprov.protocols.dhcp import encode as enc
+from phoneprov.protocols.dhcp.options import DhcpOption, OptionRequest, Skus, build_options
+from phoneprov.protocols.dhcp.snippet import SnippetFormat, render
 
 Key = tuple[int, str | None]
 STANDARD = {"time-offset": 2, "ntp-servers": 42, "tftp-server-name": 66}

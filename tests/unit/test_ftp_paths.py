@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from phoneprov.servers.ftp_auth import identity_of
-from phoneprov.servers.ftp_fs import PolicyFS, normalized
+from phoneprov.servers.ftp.auth import identity_of
+from phoneprov.servers.ftp.filesystem import PolicyFS, normalized
 
 
 @pytest.mark.parametrize(

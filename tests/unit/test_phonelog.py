@@ -13,8 +13,8 @@ import textwrap
 
 import pytest
 
-from phoneprov.protocols.phonelog import LogReport, analyze_lines, parse_header
-from phoneprov.protocols.phonelog_findings import Finding
+from phoneprov.protocols.phonelog.findings import Finding
+from phoneprov.protocols.phonelog.parser import LogReport, analyze_lines, parse_header
 
 MAC = "0004f2abcdef"
 

@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phoneprov.protocols.phonelog import (
+from phoneprov.protocols.phonelog.advice import ADVICE, advice_for, render
+from phoneprov.protocols.phonelog.findings import MAX_FINDINGS, MAX_LINES
+from phoneprov.protocols.phonelog.parser import (
     MAX_MESSAGE_CHARS,
     LogAnalyzer,
     analyze_lines,
     binary_reason,
 )
-from phoneprov.protocols.phonelog_advice import ADVICE, advice_for, render
-from phoneprov.protocols.phonelog_findings import MAX_FINDINGS, MAX_LINES
-from phoneprov.protocols.phonelog_rules import FindingKind
+from phoneprov.protocols.phonelog.rules import FindingKind
 
 LINE = b"0727210309|copy |3|00|Download of 'a.cfg' succeeded on attempt 1"
 

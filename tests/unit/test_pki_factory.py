@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from phoneprov.errors import InputError
-from phoneprov.pki.factory import factory_revision, load_table, revision_key
+from phoneprov.pki.factory_certs import factory_revision, load_table, revision_key
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import pytest
 
 from phoneprov.config import settings_from_mapping
 from phoneprov.model import MacAddress
-from phoneprov.provisioning.layers import RenderError, params
 from phoneprov.provisioning.render import SiteRenderer
+from phoneprov.provisioning.template_layers import RenderError, params
 from phoneprov.store.inventory import InventoryEntry, Line
 from phoneprov.store.sql import SqlStore
 

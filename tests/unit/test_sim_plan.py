@@ -7,8 +7,8 @@ import pytest
 from phoneprov.errors import InputError
 from phoneprov.model import MacAddress
 from phoneprov.protocols import digest
-from phoneprov.protocols.phonelog import parse_header
-from phoneprov.protocols.phonelog_rules import FindingKind, observe
+from phoneprov.protocols.phonelog.parser import parse_header
+from phoneprov.protocols.phonelog.rules import FindingKind, observe
 from phoneprov.protocols.polycom import Stage, parse_user_agent
 from phoneprov.sim import trace
 from phoneprov.sim.configfiles import parse_master, provisioning_url

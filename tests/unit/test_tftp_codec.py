@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from phoneprov.protocols.tftp_codec import (
+from phoneprov.protocols.tftp.codec import (
     MAX_FILENAME,
     Ack,
     Data,

@@ -6,16 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phoneprov.protocols.tftp import (
-    BytesContent,
-    Limits,
-    Negotiated,
-    ReadTransfer,
-    WriteTransfer,
-    negotiate,
-    prepare_content,
-)
-from phoneprov.protocols.tftp_codec import (
+from phoneprov.protocols.tftp.codec import (
     Data,
     Error,
     ErrorCode,
@@ -28,6 +19,15 @@ from phoneprov.protocols.tftp_codec import (
     data_packet,
     decode,
     error_packet,
+)
+from phoneprov.protocols.tftp.transfer import (
+    BytesContent,
+    Limits,
+    Negotiated,
+    ReadTransfer,
+    WriteTransfer,
+    negotiate,
+    prepare_content,
 )
 
 LIMITS = Limits(timeout=2.0, retries=3)

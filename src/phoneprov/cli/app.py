@@ -26,11 +26,11 @@ def _attr(module: str, name: str) -> Callable[[], Any]:
 
 
 def _firmware() -> typer.Typer:
-    from phoneprov.cli import firmware, ucupdate
+    from phoneprov.cli import firmware, lync
 
-    if not getattr(firmware.app, "_phoneprov_ucupdate", False):
-        ucupdate.register(firmware.app)
-        firmware.app._phoneprov_ucupdate = True  # type: ignore[attr-defined]
+    if not getattr(firmware.app, "_phoneprov_lync", False):
+        lync.register(firmware.app)
+        firmware.app._phoneprov_lync = True  # type: ignore[attr-defined]
     return firmware.app
 
 

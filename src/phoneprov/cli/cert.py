@@ -25,7 +25,7 @@ from phoneprov.errors import InputError
 from phoneprov.pki.authority import LEGACY_DIR, CertificateAuthority
 from phoneprov.pki.chain import fingerprints, order_chain
 from phoneprov.pki.devicecfg import device_cert_config
-from phoneprov.pki.factory import factory_revision
+from phoneprov.pki.factory_certs import factory_revision
 from phoneprov.pki.formats import read_certificates
 from phoneprov.pki.inspect import classify_device_cert, malformed
 from phoneprov.pki.keys import describe_public_key

@@ -13,16 +13,16 @@ import typer
 from phoneprov.cli.common import SiteOption, handle_errors, print_json, site_path
 from phoneprov.config import SETTINGS_FILE, load_settings
 from phoneprov.errors import InputError
-from phoneprov.protocols import dhcp_decode
-from phoneprov.protocols.dhcp_encode import DEFAULT_CERT_PROV_PATH
-from phoneprov.protocols.dhcp_options import (
+from phoneprov.protocols.dhcp import decode as dhcp_decode
+from phoneprov.protocols.dhcp.encode import DEFAULT_CERT_PROV_PATH
+from phoneprov.protocols.dhcp.options import (
     DhcpOption,
     OptionRequest,
     Skus,
     build_options,
     offset_for_zone,
 )
-from phoneprov.protocols.dhcp_snippet import SnippetFormat, render
+from phoneprov.protocols.dhcp.snippet import SnippetFormat, render
 
 app = typer.Typer(
     help="DHCP option values (2, 42, 43, 66, 120, 150, 160, 161) and snippets for DHCP servers.",

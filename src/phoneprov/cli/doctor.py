@@ -18,9 +18,9 @@ from phoneprov.cli.common import (
 )
 from phoneprov.cli.common import site_path as resolve_site
 from phoneprov.config import SETTINGS_FILE, load_settings
-from phoneprov.provisioning.diagnostics import check_site
-from phoneprov.provisioning.diagnostics_url import check_url
-from phoneprov.provisioning.finding import Finding, exit_code, summary
+from phoneprov.provisioning.doctor.checks import check_site
+from phoneprov.provisioning.doctor.finding import Finding, exit_code, summary
+from phoneprov.provisioning.doctor.url import check_url
 
 STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 

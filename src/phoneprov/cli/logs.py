@@ -10,8 +10,8 @@ from rich.table import Table
 
 from phoneprov.cli.common import OutputFormat, SiteOption, console, handle_errors, print_json
 from phoneprov.cli.common import site_path as resolve_site
-from phoneprov.protocols.phonelog import LogEntry
-from phoneprov.protocols.phonelog_findings import Finding
+from phoneprov.protocols.phonelog.findings import Finding
+from phoneprov.protocols.phonelog.parser import LogEntry
 from phoneprov.provisioning.logs import AnalyzedLog, analyze_target
 
 app = typer.Typer(

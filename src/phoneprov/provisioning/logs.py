@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 from phoneprov.config import load_settings
 from phoneprov.errors import InputError
 from phoneprov.model import MacAddress
-from phoneprov.protocols.phonelog import SNIFF_BYTES, LogAnalyzer, LogReport, binary_reason
+from phoneprov.protocols.phonelog.parser import SNIFF_BYTES, LogAnalyzer, LogReport, binary_reason
 from phoneprov.protocols.polycom import UploadKind
 
 # A phone log line is a few hundred bytes; a longer "line" is garbage or a

@@ -20,7 +20,12 @@ from phoneprov.protocols.phonemodels import MODELS
 from phoneprov.protocols.polycom import BOOTSTRAP_FILE, MASTER_FILE, Resource, ResourceKind
 from phoneprov.provisioning.enrolment import device_cert_settings
 from phoneprov.provisioning.firmware import FirmwareCatalog, FirmwareFile
-from phoneprov.provisioning.layers import Layer, LayeredEnvironment, RenderError, render_layered
+from phoneprov.provisioning.template_layers import (
+    Layer,
+    LayeredEnvironment,
+    RenderError,
+    render_layered,
+)
 from phoneprov.store.firmware import FirmwareStore
 from phoneprov.store.inventory import InventoryEntry, InventoryStore
 from phoneprov.store.sql import SqlStore

@@ -24,7 +24,7 @@ from phoneprov.pki.trust import install_trust_anchors
 from phoneprov.protocols import digest
 from phoneprov.protocols.polycom import BOOTSTRAP_FILE, MASTER_FILE, UPLOAD_FOLDERS, UploadKind
 from phoneprov.provisioning.inventory import Inventory
-from phoneprov.provisioning.ucupdate import add_demo_package
+from phoneprov.provisioning.lync.catalog import add_demo_package
 from phoneprov.store.inventory import InventoryEntry, Line
 from phoneprov.store.sql import SqlStore, hash_password
 

@@ -32,9 +32,9 @@ from phoneprov.provisioning.audit import Audit
 from phoneprov.provisioning.identify import CertIdentifier
 from phoneprov.provisioning.site import NONCE_SECRET
 from phoneprov.servers.http import InFlight, PhoneHandler, build_app
+from phoneprov.servers.lync import lync_routes
 from phoneprov.servers.tls import server_context
 from phoneprov.servers.tlsgate import TlsGate, limit_tls_buffers
-from phoneprov.servers.ucdevice import ucdevice_routes
 from phoneprov.store.sql import Recorder, SqlStore
 
 GRACE = 30.0
@@ -146,7 +146,7 @@ async def _listener(
     running: Running, handler: PhoneHandler, name: str, bind: str, port: int, reuse_port: bool
 ) -> tuple[web.AppRunner, socket.socket]:
     """The aiohttp runner and the bound socket of one phone listener."""
-    routes = ucdevice_routes(running.access, running.ports, secure=handler.secure)
+    routes = lync_routes(running.access, running.ports, secure=handler.secure)
     tracker = InFlight()
     running.in_flight.append(tracker)
     runner = web.AppRunner(
@@ -206,7 +206,7 @@ def _optional_starters(settings: Settings) -> list[tuple[str, Starter]]:
     starters: list[tuple[str, Starter]] = []
     if settings.ftp.enabled:
         try:
-            from phoneprov.servers.ftp import start_ftp
+            from phoneprov.servers.ftp.server import start_ftp
         except ImportError:
             pass
         else:

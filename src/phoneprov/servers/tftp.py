@@ -19,7 +19,14 @@ from typing import cast
 from phoneprov.config import TftpSettings
 from phoneprov.errors import ListenError, PhoneprovError
 from phoneprov.model import Principal, PrincipalKind, Protocol
-from phoneprov.protocols.tftp import (
+from phoneprov.protocols.tftp.codec import (
+    ErrorCode,
+    Request,
+    TftpError,
+    decode,
+    error_packet,
+)
+from phoneprov.protocols.tftp.transfer import (
     BytesContent,
     Content,
     Limits,
@@ -28,13 +35,6 @@ from phoneprov.protocols.tftp import (
     WriteTransfer,
     negotiate,
     prepare_content,
-)
-from phoneprov.protocols.tftp_codec import (
-    ErrorCode,
-    Request,
-    TftpError,
-    decode,
-    error_packet,
 )
 from phoneprov.provisioning.access import AccessService, NotFound, Refused
 from phoneprov.provisioning.uploads import UploadWriter

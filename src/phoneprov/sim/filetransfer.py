@@ -13,7 +13,7 @@ import ftplib
 import io
 import socket
 
-from phoneprov.protocols import tftp_codec as codec
+from phoneprov.protocols.tftp import codec
 from phoneprov.sim.endpoint import Endpoint
 from phoneprov.sim.plan import Outcome, Step
 from phoneprov.sim.transport import MAX_KEPT_BODY

@@ -1,0 +1,1 @@
+"""DHCP option values: encoders, decoders and one renderer per DHCP server syntax."""

@@ -1,0 +1,1 @@
+"""Polycom phone logs: the documented line format, rules, findings and advice."""

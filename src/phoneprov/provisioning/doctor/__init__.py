@@ -1,0 +1,1 @@
+"""``phoneprov doctor``: deployment checks that return findings with their fix."""

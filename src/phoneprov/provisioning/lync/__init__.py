@@ -1,0 +1,1 @@
+"""The Lync / Skype for Business device update service: catalog, answers, checks."""

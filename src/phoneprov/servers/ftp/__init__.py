@@ -1,0 +1,1 @@
+"""The FTP/FTPS listener: pyftpdlib server, account check, filesystem view, session."""
