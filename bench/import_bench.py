@@ -24,7 +24,7 @@ from phoneprov.config import load_settings
 from phoneprov.provisioning.devicecsv import plan_import
 from phoneprov.provisioning.inventory import Inventory
 from phoneprov.provisioning.site import init_site
-from phoneprov.store.sql import SqlStore
+from phoneprov.store import open_database
 
 PHONEPROV = str(Path(sys.executable).with_name("phoneprov"))
 MODELS = ("VVX410", "VVX500", "SPIP550", "Trio8800")
@@ -83,7 +83,7 @@ def run(rows: int, repeat: int) -> dict[str, object]:
             results["cli_update"].append(
                 timed_cli("device", "import", str(csv_path), "--site", str(site))
             )
-            store = SqlStore(load_settings(site).database_url)
+            store = open_database(load_settings(site).database_url)
             inventory = Inventory(store)
             started = time.perf_counter()
             plan = plan_import(io.StringIO(text), inventory.rows.entries_by_mac)

@@ -232,13 +232,13 @@ def serve_forever(site: Path) -> None:
     from phoneprov.provisioning.access import AccessService
     from phoneprov.provisioning.audit import Audit
     from phoneprov.servers.tftp import start_tftp
-    from phoneprov.store.sql import Recorder, SqlStore
+    from phoneprov.store import Recorder, open_database
 
     async def run() -> None:
         settings = Settings(
             site_dir=site, tftp=TftpSettings(bind="127.0.0.1", port=0, max_transfers=1000)
         )
-        store = SqlStore(settings.database_url)
+        store = open_database(settings.database_url)
         recorder = Recorder(store)
         recorder.start()
         server = await start_tftp(settings.tftp, AccessService(settings, store, recorder, Audit()))

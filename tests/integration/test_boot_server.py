@@ -521,7 +521,7 @@ def test_fail_revoked_certificate_refused_without_restart(server: Server) -> Non
 
 def test_ok_device_record_kept(server: Server) -> None:
     from phoneprov.config import load_settings
-    from phoneprov.store.sql import SqlStore
+    from phoneprov.store import open_database
 
     cert, key = demo_cert(server)
     agent = "FileTransport PolycomVVX-VVX_410-UA/5.9.5.0614 Type/Application"
@@ -530,7 +530,7 @@ def test_ok_device_record_kept(server: Server) -> None:
         == 200
     )
     assert server.stop() == 0
-    store = SqlStore(load_settings(server.site).database_url)
+    store = open_database(load_settings(server.site).database_url)
     try:
         record = store.get_device(MacAddress(DEMO_MAC))
     finally:

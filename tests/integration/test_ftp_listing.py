@@ -10,7 +10,7 @@ from tests.serverkit import run_cli, start_server
 
 from phoneprov.config import load_settings
 from phoneprov.model import MacAddress
-from phoneprov.store.sql import SqlStore
+from phoneprov.store import open_store
 
 
 def _names(port: int, user: str, password: str) -> set[str]:
@@ -54,7 +54,7 @@ def test_ok_ftp_upload_is_an_event_on_the_phone(site: Path) -> None:
             ftp.storbinary("STOR logs/0004f2000003-boot.log", io.BytesIO(b"boot ok\n"))
     finally:
         server.stop()
-    store = SqlStore.for_site(load_settings(site))
+    store = open_store(load_settings(site))
     try:
         events = store.events_for(MacAddress("0004f2000003"))
     finally:

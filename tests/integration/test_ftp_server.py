@@ -25,7 +25,7 @@ from phoneprov.model import MacAddress
 from phoneprov.provisioning.access import AccessService
 from phoneprov.provisioning.audit import Audit
 from phoneprov.servers.ftp.server import FtpHandle, start_ftp
-from phoneprov.store.sql import Recorder, SqlStore
+from phoneprov.store import Recorder, Store, open_database
 
 MAC = "0004f2000077"
 FIRMWARE = bytes(range(256)) * 4096 * 8  # 8 MiB
@@ -35,7 +35,7 @@ FIRMWARE = bytes(range(256)) * 4096 * 8  # 8 MiB
 class Running:
     handle: FtpHandle
     settings: Settings
-    store: SqlStore
+    store: Store
     recorder: Recorder
 
     def login(self, user: str = "PlcmSpIp", password: str = "PlcmSpIp") -> ftplib.FTP:
@@ -50,7 +50,7 @@ def running_ftp(site: Path, **ftp: object) -> Iterator[Running]:
     settings = load_settings(site)
     options = {"bind": "127.0.0.1", "port": 0, **ftp}
     settings = dataclasses.replace(settings, ftp=dataclasses.replace(settings.ftp, **options))  # type: ignore[arg-type]
-    store = SqlStore(settings.database_url)
+    store = open_database(settings.database_url)
     recorder = Recorder(store)
     recorder.start()
     handle = asyncio.run(start_ftp(settings, AccessService(settings, store, recorder, Audit())))
@@ -168,7 +168,7 @@ def test_ok_default_account_session_updates_the_device_record(ftp_site: Path) ->
         with pytest.raises(ftplib.error_perm):
             client.retrbinary(f"RETR {MAC}.cfg", lambda _data: None)
         client.storbinary(f"STOR {MAC}-boot.log", io.BytesIO(b"boot\n"))
-    store = SqlStore(load_settings(ftp_site).database_url)
+    store = open_database(load_settings(ftp_site).database_url)
     try:
         record = store.get_device(MacAddress(MAC))
     finally:

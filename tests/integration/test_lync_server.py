@@ -23,8 +23,7 @@ from tests.serverkit import DEMO_MAC, Server, curl, make_site, run_cli, start_se
 from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.pki.authority import LEGACY_DIR, CertificateAuthority
 from phoneprov.protocols.lync import PackageKey, example_request
-from phoneprov.store.lync import LyncLog
-from phoneprov.store.sql import SqlStore
+from phoneprov.store import Store, open_database
 
 T = TypeVar("T")
 KEY = PackageKey("UCPhone", "Polycom", "CX700", "A", "ENU")
@@ -83,8 +82,8 @@ def eventually(probe: Callable[[], T], timeout: float = 5.0) -> T:
         time.sleep(0.1)
 
 
-def store_of(server: Server) -> SqlStore:
-    return SqlStore(f"sqlite:///{(server.site / 'phoneprov.db').resolve()}")
+def store_of(server: Server) -> Store:
+    return open_database(f"sqlite:///{(server.site / 'phoneprov.db').resolve()}")
 
 
 def test_ok_older_version_gets_internal_url_and_file(server: Server) -> None:
@@ -160,7 +159,7 @@ def test_fail_malformed_xml_400_with_position_and_only_an_event(server: Server) 
             lambda: [e for e in store.events_for(limit=500) if e.kind == "ucupdate-malformed"]
         )
         assert events and "line 3, column 17" in events[0].detail
-        assert LyncLog(store).recent(MacAddress("0004f2a00005")) == []
+        assert store.lync.recent(MacAddress("0004f2a00005")) == []
         assert store.get_device(MacAddress("0004f2a00005")) is None
     finally:
         store.close()
@@ -170,7 +169,7 @@ def test_ok_request_recorded_with_raw_body(server: Server) -> None:
     ask(server, "0004f2a00006", "1.0.522.73")
     store = store_of(server)
     try:
-        rows = LyncLog(store).recent(MacAddress("0004f2a00006"))
+        rows = store.lync.recent(MacAddress("0004f2a00006"))
         assert rows[0].outcome == "update" and "<Model>CX700</Model>" in rows[0].body
         device = eventually(lambda: store.get_device(MacAddress("0004f2a00006")))
         assert device is not None and device.model == "CX700"
@@ -193,7 +192,7 @@ def test_loop_flag_set_then_cleared(server: Server) -> None:
         store.close()
 
 
-def flags_of(store: SqlStore, mac: MacAddress) -> tuple[str, ...]:
+def flags_of(store: Store, mac: MacAddress) -> tuple[str, ...]:
     device = store.get_device(mac)
     return device.flags if device is not None else ()
 

@@ -13,8 +13,8 @@ from phoneprov.config import load_settings
 from phoneprov.errors import StoreError
 from phoneprov.model import MacAddress
 from phoneprov.provisioning.inventory import Inventory
+from phoneprov.store import open_store
 from phoneprov.store.secrets import KEY_FILE
-from phoneprov.store.sql import SqlStore
 
 
 def _stored_passwords(site: Path) -> list[str]:
@@ -53,7 +53,7 @@ def test_ok_device_add_seals_the_password(site: Path) -> None:
         check=True,
     )
     assert not any("Tr1cky" in value for value in _stored_passwords(site))
-    store = SqlStore.for_site(load_settings(site))
+    store = open_store(load_settings(site))
     try:
         _, entry = Inventory(store).get(MacAddress("0004f2000042"))
     finally:
@@ -66,7 +66,7 @@ def test_fail_another_sites_key_says_what_to_copy(site: Path, tmp_path: Path) ->
     other.mkdir()
     shutil.copy(site / "pki" / KEY_FILE, other / "saved.key")
     (site / "pki" / KEY_FILE).unlink()  # a node without the key makes a new one
-    store = SqlStore.for_site(load_settings(site))
+    store = open_store(load_settings(site))
     try:
         with pytest.raises(StoreError) as error:
             Inventory(store).get(MacAddress("0004f2000001"))

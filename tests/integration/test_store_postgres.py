@@ -13,7 +13,9 @@ from tests.serverkit import curl, run_cli, start_server
 
 from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.protocols.digest import ha1
-from phoneprov.store.sql import Event, Recorder, Sighting, SqlStore, check_password, hash_password
+from phoneprov.provisioning.accounts import check_password, hash_password
+from phoneprov.records import Event, Sighting
+from phoneprov.store import Recorder, open_database
 
 pytestmark = pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL server not installed")
 MAC = MacAddress("0004f2000001")
@@ -26,7 +28,7 @@ def pg_url() -> Iterator[str]:
 
 
 def test_ok_migrations_are_idempotent_across_nodes(pg_url: str) -> None:
-    first, second = SqlStore(pg_url), SqlStore(pg_url)  # two nodes start on one database
+    first, second = open_database(pg_url), open_database(pg_url)  # two nodes start on one database
     try:
         assert first.list_devices() == second.list_devices()
     finally:
@@ -35,7 +37,7 @@ def test_ok_migrations_are_idempotent_across_nodes(pg_url: str) -> None:
 
 
 def test_ok_sightings_from_two_nodes_merge(pg_url: str) -> None:
-    nodes = [SqlStore(pg_url), SqlStore(pg_url)]
+    nodes = [open_database(pg_url), open_database(pg_url)]
     try:
         now = time.time()
         for n, node in enumerate(nodes):
@@ -73,7 +75,7 @@ def test_ok_sightings_from_two_nodes_merge(pg_url: str) -> None:
 
 
 def test_ok_recorder_writes_batches(pg_url: str) -> None:
-    store = SqlStore(pg_url)
+    store = open_database(pg_url)
     recorder = Recorder(store, interval=0.05)
     recorder.start()
     other = MacAddress("0004f2000099")
@@ -90,7 +92,7 @@ def test_ok_recorder_writes_batches(pg_url: str) -> None:
 
 
 def test_ok_accounts_never_store_the_password(pg_url: str) -> None:
-    store = SqlStore(pg_url)
+    store = open_database(pg_url)
     try:
         store.put_account(
             "PlcmSpIp",
@@ -146,7 +148,7 @@ def test_ok_two_nodes_serve_from_one_database(pg_url: str, tmp_path: Path) -> No
     finally:
         for node in nodes:
             node.stop()
-    store = SqlStore(pg_url)
+    store = open_database(pg_url)
     try:
         record = store.get_device(MAC)
     finally:

@@ -20,7 +20,7 @@ from phoneprov.config import Settings, TftpSettings, UploadSettings
 from phoneprov.provisioning.access import AccessService
 from phoneprov.provisioning.audit import SECURITY_LOGGER, Audit
 from phoneprov.servers.tftp import TftpServer, start_tftp
-from phoneprov.store.sql import Recorder, SqlStore
+from phoneprov.store import Recorder, open_database
 
 MASTER = b"""<?xml version="1.0" standalone="yes"?>
 <APPLICATION APP_FILE_PATH="sip.ld" CONFIG_FILES="initial.cfg, [PHONE_MAC_ADDRESS].cfg"
@@ -81,7 +81,7 @@ def serve(site: Path, uploads: UploadSettings | None = None, **tftp: object) -> 
         tftp=TftpSettings(**options),  # type: ignore[arg-type]
         uploads=uploads or UploadSettings(),
     )
-    store = SqlStore(settings.database_url)
+    store = open_database(settings.database_url)
     recorder = Recorder(store)
     recorder.start()
     access = AccessService(settings, store, recorder, Audit())

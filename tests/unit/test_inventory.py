@@ -12,12 +12,13 @@ from phoneprov.errors import InputError
 from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.provisioning.devicecsv import MASK, plan_import, write_csv
 from phoneprov.provisioning.inventory import Inventory, parse_line_spec
-from phoneprov.store.sql import Sighting, SqlStore
+from phoneprov.records import Sighting
+from phoneprov.store import open_database
 
 
 @pytest.fixture
 def inventory(tmp_path: Path) -> Iterator[Inventory]:
-    store = SqlStore(f"sqlite:///{tmp_path / 'inv.db'}")
+    store = open_database(f"sqlite:///{tmp_path / 'inv.db'}")
     yield Inventory(store)
     store.close()
 

@@ -28,8 +28,8 @@ from phoneprov.provisioning.lync.checks import (
     lync_firmware_conflict_findings,
     served_chain,
 )
-from phoneprov.store.lync import LyncLog, RequestRow
-from phoneprov.store.sql import SqlStore
+from phoneprov.records import RequestRow
+from phoneprov.store import open_database
 
 KEY = PackageKey("UCPhone", "Polycom", "CX700", "A", "ENU")
 MAC = MacAddress("0004f2aabbcc")
@@ -184,8 +184,8 @@ def test_is_looping(history: list[tuple[str, str]], looping: bool) -> None:
 
 
 def test_store_log_flags_and_lookups(tmp_path: Path) -> None:
-    store = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    log = LyncLog(store)
+    store = open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    log = store.lync
     try:
         for i in range(60):
             log.record(
@@ -257,9 +257,9 @@ def test_check_cx700_chain_reads_site(tmp_path: Path, modern_4096: CertificateAu
     (site / "pki").mkdir(parents=True)
     (site / "pki" / "ca.pem").write_bytes(modern_4096.cert_pem)
     settings = Settings(site_dir=site)
-    store = SqlStore(settings.database_url)
+    store = open_database(settings.database_url)
     try:
-        log = LyncLog(store)
+        log = store.lync
         assert check_cx700_chain(settings, log, NOW) == []  # no CX700 anywhere
         add_demo_package(site)  # a CX700 package: CX700s are coming
         assert check_cx700_chain(settings, log, NOW)[0].severity == "fail"

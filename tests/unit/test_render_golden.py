@@ -19,8 +19,8 @@ from phoneprov.config import settings_from_mapping
 from phoneprov.model import MacAddress
 from phoneprov.protocols.polycom import BOOTSTRAP_FILE, MASTER_FILE
 from phoneprov.provisioning.render import SiteRenderer
-from phoneprov.store.inventory import InventoryEntry, Line
-from phoneprov.store.sql import SqlStore
+from phoneprov.records import InventoryEntry, Line
+from phoneprov.store import open_database
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBfakeCAforGoldenFiles\n-----END CERTIFICATE-----"
@@ -61,7 +61,7 @@ def renderer(tmp_path: Path) -> Iterator[SiteRenderer]:
     )
     settings.pki_dir.mkdir()
     (settings.pki_dir / "ca.pem").write_text(FAKE_CA + "\n")
-    store = SqlStore(f"sqlite:///{tmp_path / 'golden.db'}")
+    store = open_database(f"sqlite:///{tmp_path / 'golden.db'}")
     renderer = SiteRenderer(settings, store)
     renderer.inventory.save(list(PHONES.values()))
     image = tmp_path / "sip.ld"

@@ -12,8 +12,8 @@ from phoneprov.config import settings_from_mapping
 from phoneprov.model import MacAddress
 from phoneprov.provisioning.render import SiteRenderer
 from phoneprov.provisioning.template_layers import RenderError, params
-from phoneprov.store.inventory import InventoryEntry, Line
-from phoneprov.store.sql import SqlStore
+from phoneprov.records import InventoryEntry, Line
+from phoneprov.store import open_database
 
 PILOT = MacAddress("0004f2200001")
 OTHER = MacAddress("0004f2200002")
@@ -24,7 +24,7 @@ def site(tmp_path: Path) -> Iterator[tuple[SiteRenderer, Path]]:
     settings = settings_from_mapping(tmp_path, {}, tmp_path / "phoneprov.toml")
     settings.pki_dir.mkdir()
     (settings.pki_dir / "ca.pem").write_text("CA\n")
-    store = SqlStore(f"sqlite:///{tmp_path / 'layers.db'}")
+    store = open_database(f"sqlite:///{tmp_path / 'layers.db'}")
     renderer = SiteRenderer(settings, store)
     renderer.inventory.save(
         [

@@ -27,9 +27,8 @@ from phoneprov.protocols.polycom import DEFAULT_FOLDERS, UploadKind
 from phoneprov.provisioning.devicecsv import Problem, plan_import, write_csv
 from phoneprov.provisioning.firmware import LOOP_FLAG
 from phoneprov.provisioning.inventory import Inventory
-from phoneprov.store.firmware import FirmwareStore
-from phoneprov.store.inventory import InventoryEntry
-from phoneprov.store.sql import DeviceRecord, SqlStore
+from phoneprov.records import DeviceRecord, InventoryEntry
+from phoneprov.store import Store, open_store
 
 app = typer.Typer(
     help="The inventory: phones, their model, group, label and SIP lines.", no_args_is_help=True
@@ -43,9 +42,9 @@ class ListFormat(enum.StrEnum):
     csv = "csv"
 
 
-def _open(site: Path | None) -> tuple[SqlStore, Inventory, Path]:
+def _open(site: Path | None) -> tuple[Store, Inventory, Path]:
     settings = load_settings(site_path(site))
-    store = SqlStore.for_site(settings)
+    store = open_store(settings)
     return store, Inventory(store), settings.boot_dir
 
 
@@ -242,7 +241,7 @@ def show(
     store, inventory, boot = _open(site)
     try:
         record, entry = inventory.get(MacAddress.parse(mac))
-        fetched = FirmwareStore(store.engine).downloads(record.mac)
+        fetched = store.firmware.downloads(record.mac)
         events = store.events_for(record.mac, limit=20)
     finally:
         store.close()

@@ -11,9 +11,7 @@ from phoneprov.cli.common import SiteOption, console, handle_errors, print_json,
 from phoneprov.config import load_settings
 from phoneprov.provisioning.firmware import FirmwareCatalog
 from phoneprov.provisioning.inventory import check_name
-from phoneprov.store.firmware import FirmwareStore
-from phoneprov.store.inventory import InventoryStore
-from phoneprov.store.sql import SqlStore
+from phoneprov.store import Store, open_store
 
 app = typer.Typer(
     help="Firmware images per model and group (staged rollouts).", no_args_is_help=True
@@ -24,12 +22,10 @@ def _split(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def _catalog(site: Path | None) -> tuple[SqlStore, FirmwareCatalog]:
+def _catalog(site: Path | None) -> tuple[Store, FirmwareCatalog]:
     settings = load_settings(site_path(site))
-    store = SqlStore.for_site(settings)
-    return store, FirmwareCatalog(
-        settings.site_dir / "firmware", FirmwareStore(store.engine), InventoryStore(store.engine)
-    )
+    store = open_store(settings)
+    return store, FirmwareCatalog(settings.site_dir / "firmware", store.firmware, store.inventory)
 
 
 @app.command("add")

@@ -24,8 +24,7 @@ from phoneprov.provisioning.lync.catalog import (
     add_package,
     import_layout,
 )
-from phoneprov.store.lync import LyncLog
-from phoneprov.store.sql import SqlStore
+from phoneprov.store import open_store
 
 FormatOption = typer.Option(OutputFormat.text, "--format", help="text or json.")
 GroupOption = typer.Option(
@@ -166,9 +165,9 @@ def requests(
 ) -> None:
     """Show a device's latest update requests (what it reported, what it was offered)."""
     settings = load_settings(resolve_site(site))
-    store = SqlStore.for_site(settings)
+    store = open_store(settings)
     try:
-        rows = LyncLog(store).recent(MacAddress.parse(mac), limit)
+        rows = store.lync.recent(MacAddress.parse(mac), limit)
     finally:
         store.close()
     if output is OutputFormat.json:

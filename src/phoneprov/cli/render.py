@@ -14,7 +14,7 @@ from phoneprov.errors import InputError
 from phoneprov.model import MacAddress
 from phoneprov.protocols.polycom import MASTER_FILE
 from phoneprov.provisioning.render import SiteRenderer
-from phoneprov.store.sql import SqlStore
+from phoneprov.store import open_store
 
 
 def _config_files(master: bytes, mac: MacAddress) -> list[str]:
@@ -45,7 +45,7 @@ def render(
     """Preview the files phoneprov renders for one phone, as the phone would get them."""
     settings = load_settings(site_path(site))
     device = MacAddress.parse(mac)
-    store = SqlStore.for_site(settings)
+    store = open_store(settings)
     try:
         renderer = SiteRenderer(settings, store)
         names = [file] if file else [MASTER_FILE]

@@ -15,9 +15,10 @@ from phoneprov.model import MacAddress
 from phoneprov.pki.trust import load_pem_certificates, load_trust_anchors
 from phoneprov.protocols import digest
 from phoneprov.provisioning import audit
+from phoneprov.provisioning.accounts import hash_password
 from phoneprov.provisioning.site import demo_commands, init_site
 from phoneprov.servers.runner import run_workers
-from phoneprov.store.sql import SqlStore, hash_password
+from phoneprov.store import open_store
 
 trust_app = typer.Typer(
     help="Device trust anchors: CAs whose device certificates HTTPS accepts.", no_args_is_help=True
@@ -182,7 +183,7 @@ def account_set(
         username = mac
     if not username or ":" in username:
         raise InputError(f"user name {username!r} is empty or has a colon", "Pick a plain name.")
-    store = SqlStore.for_site(settings)
+    store = open_store(settings)
     try:
         store.put_account(
             username,
@@ -202,7 +203,7 @@ def account_set(
 def account_list(site: Path | None = SiteOption) -> None:
     """List accounts (never their passwords)."""
     settings = load_settings(site_path(site))
-    store = SqlStore.for_site(settings)
+    store = open_store(settings)
     try:
         table = Table("user", "kind", "mac", "realm")
         for account in store.list_accounts():
@@ -217,7 +218,7 @@ def account_list(site: Path | None = SiteOption) -> None:
 def account_remove(username: str, site: Path | None = SiteOption) -> None:
     """Remove an account."""
     settings = load_settings(site_path(site))
-    store = SqlStore.for_site(settings)
+    store = open_store(settings)
     try:
         if not store.remove_account(username):
             raise InputError(f"no account named {username}", "See `phoneprov account list`.")

@@ -44,7 +44,8 @@ from phoneprov.provisioning.render import (
     SiteRenderer,
 )
 from phoneprov.provisioning.uploads import UploadService, UploadWriter
-from phoneprov.store.sql import Event, Recorder, Sighting, SqlStore
+from phoneprov.records import Event, Sighting
+from phoneprov.store import Recorder, Store
 
 MEMORY_CACHE_LIMIT = 256 * 1024  # small configs are served from memory; firmware is streamed
 STATUS_TTL = 5.0  # seconds a device status is cached (approvals take effect within this)
@@ -107,7 +108,7 @@ class AccessService:
     def __init__(
         self,
         settings: Settings,
-        store: SqlStore,
+        store: Store,
         recorder: Recorder,
         audit: Audit,
         renderer: SiteRenderer | None = None,

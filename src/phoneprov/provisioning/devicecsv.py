@@ -25,7 +25,7 @@ from phoneprov.provisioning.inventory import (
     check_name,
     line_limit,
 )
-from phoneprov.store.inventory import InventoryEntry, Line
+from phoneprov.records import InventoryEntry, Line
 
 DEVICE_COLUMNS = ("mac", "model", "site", "group", "label")
 _LINE_COLUMN = re.compile(r"^line(\d{1,2})_(ext|user|password|server)$")

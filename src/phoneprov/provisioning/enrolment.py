@@ -24,7 +24,7 @@ from phoneprov.pki.devicecfg import device_cert_config
 from phoneprov.pki.enrolment import sign_csr
 from phoneprov.pki.index import issued_path, read_index
 from phoneprov.pki.profiles import check_slot
-from phoneprov.store.sql import Event
+from phoneprov.records import Event
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,8 @@ from pathlib import Path
 from phoneprov.errors import InputError
 from phoneprov.model import MacAddress
 from phoneprov.protocols.phonemodels import find_model
-from phoneprov.store.firmware import FirmwareStore, ImageRecord
-from phoneprov.store.inventory import InventoryStore
+from phoneprov.records import ImageRecord
+from phoneprov.store.base import FirmwareRepo, InventoryRepo
 
 LOOP_FLAG = "firmware-loop"
 LOOP_THRESHOLD = 3  # fetches of one image without the phone reporting its version
@@ -70,7 +70,7 @@ def check_part(text: str) -> str:
 class FirmwareCatalog:
     """Firmware images in ``<site>/firmware`` and their rows in the store."""
 
-    def __init__(self, blob_dir: Path, rows: FirmwareStore, inventory: InventoryStore) -> None:
+    def __init__(self, blob_dir: Path, rows: FirmwareRepo, inventory: InventoryRepo) -> None:
         self.blob_dir = blob_dir
         self.rows = rows
         self.inventory = inventory

@@ -15,8 +15,8 @@ from dataclasses import replace
 from phoneprov.errors import InputError
 from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.protocols.phonemodels import MAX_LINES, find_model
-from phoneprov.store.inventory import InventoryEntry, InventoryStore, Line, SaveCount
-from phoneprov.store.sql import DeviceRecord, SqlStore
+from phoneprov.records import DeviceRecord, InventoryEntry, Line, SaveCount
+from phoneprov.store import Store
 
 LINE_FIELDS = ("ext", "user", "password", "server")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
@@ -136,9 +136,9 @@ def merge_lines(old: Sequence[Line], new: Sequence[Line]) -> tuple[Line, ...]:
 class Inventory:
     """Device CRUD over the shared store."""
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.rows = InventoryStore(store.engine, store.box)
+        self.rows = store.inventory
 
     def add(
         self,

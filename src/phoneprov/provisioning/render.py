@@ -26,9 +26,8 @@ from phoneprov.provisioning.template_layers import (
     RenderError,
     render_layered,
 )
-from phoneprov.store.firmware import FirmwareStore
-from phoneprov.store.inventory import InventoryEntry, InventoryStore
-from phoneprov.store.sql import SqlStore
+from phoneprov.records import InventoryEntry
+from phoneprov.store import Store
 
 SITE_FILE = "site.cfg"
 DEVICE_SUFFIX = "-phone-secrets.cfg"
@@ -108,13 +107,13 @@ class _Facts:
 class SiteRenderer:
     """Renders one site's files for one device at a time (thread-safe: no shared state)."""
 
-    def __init__(self, settings: Settings, store: SqlStore) -> None:
+    def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
         self.env = LayeredEnvironment(settings.site_dir / "templates")
-        self.inventory = InventoryStore(store.engine, store.box)
+        self.inventory = store.inventory
         self.firmware = FirmwareCatalog(
-            settings.site_dir / "firmware", FirmwareStore(store.engine), self.inventory
+            settings.site_dir / "firmware", store.firmware, self.inventory
         )
 
     # what is known

@@ -23,10 +23,11 @@ from phoneprov.pki.files import write_private
 from phoneprov.pki.trust import install_trust_anchors
 from phoneprov.protocols import digest
 from phoneprov.protocols.polycom import BOOTSTRAP_FILE, MASTER_FILE, UPLOAD_FOLDERS, UploadKind
+from phoneprov.provisioning.accounts import hash_password
 from phoneprov.provisioning.inventory import Inventory
 from phoneprov.provisioning.lync.catalog import add_demo_package
-from phoneprov.store.inventory import InventoryEntry, Line
-from phoneprov.store.sql import SqlStore, hash_password
+from phoneprov.records import InventoryEntry, Line
+from phoneprov.store import open_store
 
 DEMO_MAC = MacAddress("0004f2000001")
 # The demo inventory: one phone per family; configs are rendered when they ask.
@@ -165,7 +166,7 @@ def init_site(
         # a copy left on disk by an older init would be served instead.
         (boot / name).unlink(missing_ok=True)
 
-    store = SqlStore.for_site(settings)
+    store = open_store(settings)
     try:
         store.put_account(
             http_user,
@@ -193,7 +194,7 @@ def _demo(report: InitReport, ca: CertificateAuthority) -> None:
     cert_path.write_bytes(issued.cert_pem)
     write_private(key_path, issued.key_pem)
     (settings.boot_dir / f"{DEMO_MAC}-phone-secrets.cfg").unlink(missing_ok=True)
-    store = SqlStore.for_site(settings)
+    store = open_store(settings)
     try:
         Inventory(store).save(DEMO_PHONES)
     finally:

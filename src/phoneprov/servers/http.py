@@ -25,7 +25,7 @@ from phoneprov.protocols.polycom import UserAgent, parse_user_agent
 from phoneprov.provisioning.access import AccessService, NotFound, Refused
 from phoneprov.provisioning.identify import CertIdentifier
 from phoneprov.provisioning.render import RenderError
-from phoneprov.store.sql import Account
+from phoneprov.records import Account
 
 ACCOUNT_TTL = 5.0
 UPLOAD_CHUNK = 64 * 1024

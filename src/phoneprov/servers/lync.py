@@ -39,8 +39,7 @@ from phoneprov.provisioning.access import AccessService
 from phoneprov.provisioning.lync.answer import Answer, decide, is_looping, reported_text
 from phoneprov.provisioning.lync.catalog import CATALOG_DIR, CATALOG_FILE, LOOP_FLAG, Catalog
 from phoneprov.provisioning.lync.checks import served_chain
-from phoneprov.store.lync import LyncLog, RequestRow
-from phoneprov.store.sql import Event
+from phoneprov.records import Event, RequestRow
 
 T = TypeVar("T")
 RECENT = 3600.0  # a CX700 fetches the chain right after it asks for updates (seconds)
@@ -62,7 +61,7 @@ class LyncService:
     def __init__(self, access: AccessService, ports: dict[str, int]) -> None:
         self.access = access
         self.ports = ports  # filled by the runner once the listeners are bound
-        self.log = LyncLog(access.store)
+        self.log = access.store.lync
         self._catalog: tuple[int, Catalog] | None = None
         self._recent: dict[str, tuple[float, str, str]] = {}  # ip -> (time, model, mac)
 

@@ -35,7 +35,7 @@ from phoneprov.servers.http import InFlight, PhoneHandler, build_app
 from phoneprov.servers.lync import lync_routes
 from phoneprov.servers.tls import server_context
 from phoneprov.servers.tlsgate import TlsGate, limit_tls_buffers
-from phoneprov.store.sql import Recorder, SqlStore
+from phoneprov.store import Recorder, Store, open_store
 
 GRACE = 30.0
 log = logging.getLogger("phoneprov.server")
@@ -50,7 +50,7 @@ class Running:
     """What ``start`` brought up; ``stop`` takes it down in reverse order."""
 
     settings: Settings
-    store: SqlStore
+    store: Store
     recorder: Recorder
     access: AccessService
     runners: list[web.AppRunner] = field(default_factory=list)
@@ -118,7 +118,7 @@ async def start(
 ) -> Running:
     """Bring up every enabled listener; raise ListenError naming a busy port."""
     audit = audit or Audit()
-    store = SqlStore.for_site(settings)
+    store = open_store(settings)
     recorder = Recorder(store)
     recorder.start()
     access = AccessService(settings, store, recorder, audit)

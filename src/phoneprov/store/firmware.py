@@ -8,30 +8,12 @@ each model and group runs, and how often each phone fetched its image.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from phoneprov.model import MacAddress
+from phoneprov.records import Assignment, ImageRecord
 from phoneprov.store import schema
-
-
-@dataclass(frozen=True, slots=True)
-class ImageRecord:
-    version: str
-    part: str  # "" for the combined sip.ld
-    models: tuple[str, ...]
-    sha256: str
-    size: int
-    filename: str
-    added: float
-
-
-@dataclass(frozen=True, slots=True)
-class Assignment:
-    scope: str  # model | group
-    target: str
-    version: str
 
 
 def _image(row: sa.Row[tuple[object, ...]]) -> ImageRecord:
@@ -84,14 +66,6 @@ class FirmwareStore:
         with self.engine.connect() as conn:
             return [_image(r) for r in conn.execute(query)]
 
-    def uses_blob(self, sha256: str) -> bool:
-        table = schema.firmware_images
-        with self.engine.connect() as conn:
-            return (
-                conn.execute(sa.select(table.c.sha256).where(table.c.sha256 == sha256)).first()
-                is not None
-            )
-
     def assign(self, scope: str, target: str, version: str) -> None:
         table = schema.firmware_assignments
         with self.engine.begin() as conn:
@@ -102,15 +76,6 @@ class FirmwareStore:
                 table.insert().values(
                     scope=scope, target=target, version=version, assigned=time.time()
                 )
-            )
-
-    def unassign(self, scope: str, target: str) -> bool:
-        table = schema.firmware_assignments
-        with self.engine.begin() as conn:
-            return bool(
-                conn.execute(
-                    table.delete().where((table.c.scope == scope) & (table.c.target == target))
-                ).rowcount
             )
 
     def assignments(self) -> list[Assignment]:
@@ -150,8 +115,3 @@ class FirmwareStore:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(table).where(table.c.mac == mac.value)).first()
         return (str(row.version), int(row._mapping["count"])) if row is not None else None
-
-    def reset_downloads(self, mac: MacAddress) -> None:
-        table = schema.firmware_downloads
-        with self.engine.begin() as conn:
-            conn.execute(table.delete().where(table.c.mac == mac.value))

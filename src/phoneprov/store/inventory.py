@@ -9,44 +9,15 @@ with executemany, so 10,000 rows take a second or two on SQLite.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from phoneprov.model import DeviceStatus, MacAddress
+from phoneprov.records import InventoryEntry, Line, SaveCount
 from phoneprov.store import schema
 from phoneprov.store.secrets import PREFIX, SecretBox
 
 CHUNK = 500  # rows per IN (...) clause: SQLite's variable limit is 999 on old builds
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One SIP registration of a phone (``reg.<index>.*`` in its config)."""
-
-    index: int
-    ext: str
-    user: str = ""
-    password: str = ""
-    server: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class InventoryEntry:
-    """What the administrator says about a phone; the boot server adds what it sees."""
-
-    mac: MacAddress
-    model: str = ""
-    site: str = ""
-    group: str = ""
-    label: str = ""
-    lines: tuple[Line, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SaveCount:
-    created: int
-    updated: int
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:

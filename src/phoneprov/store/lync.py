@@ -1,48 +1,31 @@
 """Device update requests in the store: the raw body per request, device flags, lookups.
 
-Separate from ``store.sql`` so the Lync/SfB service owns its table
+Separate from ``store.sql`` (which builds it on its engine) so the Lync/SfB service owns its table
 (``ucupdate_requests``, added by a migration in ``store.schema``). Each call is
 one short transaction; the server runs them off the event loop.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 
 from phoneprov.model import DeviceStatus, MacAddress
+from phoneprov.records import RequestRow
 from phoneprov.store import schema
-from phoneprov.store.sql import SqlStore
 
 KEEP_PER_DEVICE = 50  # rows kept per MAC: enough for the loop guard and `device show`
-
-
-@dataclass(frozen=True, slots=True)
-class RequestRow:
-    """One ``ucdevice.upx`` request: who, what it reported, what it was offered, the body."""
-
-    time: float
-    mac: str
-    ip: str
-    side: str
-    package: str  # UCPhone/Polycom/CX700/A/ENU, as the device sent it
-    reported: str  # module=version pairs, e.g. "CPE=1.0.522.73"
-    offered: str  # module=version pairs offered with a URL; "" when none
-    outcome: str  # update | up-to-date | newer | unknown | refused
-    body: str
 
 
 class LyncLog:
     """The ``ucupdate_requests`` table and the device facts the service needs."""
 
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
 
     def record(self, row: RequestRow) -> None:
         """Insert ``row`` and keep only the latest KEEP_PER_DEVICE rows for its MAC."""
         table = schema.ucupdate_requests
-        with self.store.engine.begin() as conn:
+        with self.engine.begin() as conn:
             conn.execute(
                 table.insert().values(
                     time=row.time,
@@ -78,7 +61,7 @@ class LyncLog:
             .order_by(table.c.id.desc())
             .limit(limit)
         )
-        with self.store.engine.connect() as conn:
+        with self.engine.connect() as conn:
             return [
                 RequestRow(
                     r.time, r.mac, r.ip, r.side, r.package, r.reported, r.offered, r.outcome, r.body
@@ -90,7 +73,7 @@ class LyncLog:
         """The model of the device last seen at ``ip`` (device update request after ``since``,
         else the device record with that address), or ''."""
         requests, devices = schema.ucupdate_requests, schema.devices
-        with self.store.engine.connect() as conn:
+        with self.engine.connect() as conn:
             package = conn.execute(
                 sa.select(requests.c.package)
                 .where(requests.c.ip == ip, requests.c.time >= since)
@@ -111,7 +94,7 @@ class LyncLog:
     def group_of(self, mac: MacAddress) -> str:
         """The device's inventory group ('' when it has none or is unknown)."""
         table = schema.devices
-        with self.store.engine.connect() as conn:
+        with self.engine.connect() as conn:
             group = conn.execute(
                 sa.select(table.c.group_name).where(table.c.mac == mac.value)
             ).scalar()
@@ -129,7 +112,7 @@ class LyncLog:
         Returns True when the flags changed.
         """
         table = schema.devices
-        with self.store.engine.begin() as conn:
+        with self.engine.begin() as conn:
             current = conn.execute(sa.select(table.c.flags).where(table.c.mac == mac.value)).first()
             if current is None:
                 if not on:
@@ -150,7 +133,7 @@ class LyncLog:
     def models(self) -> dict[str, int]:
         """How many devices of each model the store knows (device records)."""
         table = schema.devices
-        with self.store.engine.connect() as conn:
+        with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(table.c.model, sa.func.count()).group_by(table.c.model)
             ).all()
@@ -159,7 +142,7 @@ class LyncLog:
     def flagged(self, flag: str) -> list[MacAddress]:
         """MACs whose device record carries ``flag``."""
         table = schema.devices
-        with self.store.engine.connect() as conn:
+        with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(table.c.mac, table.c.flags).where(table.c.flags.contains(flag))
             ).all()

@@ -1,112 +1,27 @@
-"""The store over SQLAlchemy Core: SQLite by default, PostgreSQL by URL.
+"""The ``Store`` over SQLAlchemy Core: SQLite by default, PostgreSQL by URL.
 
-Hot-path writes (a device seen, an event) go through ``Recorder``: a queue
-drained by one background thread in batches, so the event loop never waits on
-the database.
+Nothing outside ``store/`` names ``SqlStore``: ``store.open_store`` builds it.
+Hot-path writes (a device seen, an event) go through ``store.recorder``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import os
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from phoneprov.config import Settings
 from phoneprov.errors import StoreError
 from phoneprov.model import DeviceStatus, MacAddress
+from phoneprov.records import Account, DeviceRecord, Event, Sighting, merge_sightings
 from phoneprov.store import schema
-from phoneprov.store.secrets import SecretBox, site_box
+from phoneprov.store.firmware import FirmwareStore
+from phoneprov.store.inventory import InventoryStore
+from phoneprov.store.lync import LyncLog
+from phoneprov.store.secrets import SecretBox
 
 log = logging.getLogger("phoneprov.store")
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceRecord:
-    mac: MacAddress
-    status: DeviceStatus
-    model: str = ""
-    family: str = ""
-    firmware: str = ""
-    updater_version: str = ""
-    stage: str = ""
-    ip: str = ""
-    protocol: str = ""
-    cert_kind: str = ""
-    user_agent: str = ""
-    site: str = ""
-    group_name: str = ""
-    label: str = ""
-    first_seen: float | None = None
-    last_seen: float | None = None
-    requests: int = 0
-    flags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Sighting:
-    """What one request tells about a device (queued, written in batches)."""
-
-    mac: MacAddress
-    time: float
-    ip: str
-    protocol: str
-    status_if_new: DeviceStatus
-    model: str = ""
-    family: str = ""
-    firmware: str = ""
-    updater_version: str = ""
-    stage: str = ""
-    cert_kind: str = ""
-    user_agent: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    time: float
-    mac: str
-    kind: str
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    username: str
-    kind: str
-    mac: str
-    realm: str
-    ha1: str
-    password_hash: str
-
-
-def hash_password(password: str, salt: bytes | None = None) -> str:
-    """scrypt hash in the form ``scrypt$n$r$p$salt_hex$hash_hex``."""
-    salt = salt or os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
-    return f"scrypt$16384$8$1${salt.hex()}${digest.hex()}"
-
-
-def check_password(password: str, stored: str) -> bool:
-    try:
-        _, n, r, p, salt, digest = stored.split("$")
-        got = hashlib.scrypt(
-            password.encode(),
-            salt=bytes.fromhex(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            dklen=len(digest) // 2,
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got.hex(), digest)
 
 
 def _row_to_device(row: sa.Row[tuple[object, ...]]) -> DeviceRecord:
@@ -151,10 +66,21 @@ class SqlStore:
                 "Check [site] database in phoneprov.toml and that the server is reachable.",
             ) from None
 
-    @classmethod
-    def for_site(cls, settings: Settings) -> SqlStore:
-        """The site's database, with the site's key for secrets at rest."""
-        return cls(settings.database_url, site_box(settings.pki_dir))
+        self._inventory = InventoryStore(self.engine, box)
+        self._firmware = FirmwareStore(self.engine)
+        self._lync = LyncLog(self.engine)
+
+    @property
+    def inventory(self) -> InventoryStore:
+        return self._inventory
+
+    @property
+    def firmware(self) -> FirmwareStore:
+        return self._firmware
+
+    @property
+    def lync(self) -> LyncLog:
+        return self._lync
 
     def migrate(self) -> None:
         with self.engine.begin() as conn:
@@ -223,7 +149,7 @@ class SqlStore:
         merged: dict[str, Sighting] = {}
         tally: dict[str, int] = {}
         for sighting in sightings:
-            merged[sighting.mac.value] = _merge(merged.get(sighting.mac.value), sighting)
+            merged[sighting.mac.value] = merge_sightings(merged.get(sighting.mac.value), sighting)
             tally[sighting.mac.value] = tally.get(sighting.mac.value, 0) + 1
         counts = {mac: (counts or {}).get(mac, n) for mac, n in tally.items()}
         table = schema.devices
@@ -313,31 +239,6 @@ class SqlStore:
             return bool(conn.execute(table.delete().where(table.c.username == username)).rowcount)
 
 
-def _merge(old: Sighting | None, new: Sighting) -> Sighting:
-    if old is None:
-        return new
-    keep = {
-        key: getattr(new, key) or getattr(old, key)
-        for key in (
-            "model",
-            "family",
-            "firmware",
-            "updater_version",
-            "stage",
-            "cert_kind",
-            "user_agent",
-        )
-    }
-    return Sighting(
-        mac=new.mac,
-        time=new.time,
-        ip=new.ip,
-        protocol=new.protocol,
-        status_if_new=old.status_if_new,
-        **keep,
-    )
-
-
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -349,92 +250,3 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 def _safe_url(url: str) -> str:
     """The URL without a password, for messages."""
     return sa.engine.make_url(url).render_as_string(hide_password=True)
-
-
-class Recorder:
-    """Writes device sightings and events from a background thread.
-
-    A phone's boot is 10 to 15 requests in a few seconds; sightings are merged
-    per MAC in memory (a dict update under a lock, no thread wake-up) and
-    written once per ``interval``. Events and deferred bookkeeping go through
-    a queue, in order.
-    """
-
-    def __init__(self, store: SqlStore, interval: float = 0.5) -> None:
-        self.store = store
-        self.interval = interval
-        self._queue: queue.Queue[Event | Callable[[], None] | None] = queue.Queue()
-        self._lock = threading.Lock()
-        self._pending: dict[str, Sighting] = {}
-        self._counts: dict[str, int] = {}
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="phoneprov-recorder", daemon=True)
-        self._thread.start()
-
-    def sighting(self, sighting: Sighting) -> None:
-        key = sighting.mac.value
-        with self._lock:
-            self._pending[key] = _merge(self._pending.get(key), sighting)
-            self._counts[key] = self._counts.get(key, 0) + 1
-
-    def event(self, event: Event) -> None:
-        self._queue.put(event)
-
-    def defer(self, work: Callable[[], None]) -> None:
-        """Run bookkeeping that writes to the database on the recorder's thread."""
-        self._queue.put(work)
-
-    def stop(self) -> None:
-        """Flush what is queued and stop the thread."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            items: list[Event | Callable[[], None]] = []
-            try:
-                item = self._queue.get(timeout=self.interval)
-                while item is not None:
-                    items.append(item)
-                    if len(items) >= 500:
-                        break
-                    item = self._queue.get_nowait()
-                stopping = item is None
-            except queue.Empty:
-                pass
-            self._flush(items)
-
-    def _flush(self, items: list[Event | Callable[[], None]]) -> None:
-        for work in items:
-            if not isinstance(work, Event):
-                try:
-                    work()
-                except Exception:
-                    log.exception("deferred bookkeeping failed")
-        with self._lock:
-            sightings, counts = list(self._pending.values()), self._counts
-            self._pending, self._counts = {}, {}
-        events = [item for item in items if isinstance(item, Event)]
-        if not sightings and not events:
-            return
-        last: Exception | None = None
-        for attempt in range(3):
-            try:
-                self.store.record(sightings, events, counts)
-                return
-            except sa.exc.OperationalError as error:
-                last = error
-                time.sleep(0.2 * (attempt + 1))
-        # Device records are bookkeeping: phones keep being served when the database
-        # is down, and the administrator learns what was lost.
-        log.error(
-            "dropped %d device sightings and %d events: database unavailable (%s)",
-            len(sightings),
-            len(events),
-            last.__class__.__name__,
-        )

@@ -41,8 +41,7 @@ from phoneprov.provisioning.doctor.probe import (
     tftp_read_request,
 )
 from phoneprov.provisioning.render import SiteRenderer
-from phoneprov.store.inventory import InventoryStore
-from phoneprov.store.sql import SqlStore
+from phoneprov.store import Store, open_store
 
 BOOTSTRAP_USER = "PlcmSpIp"  # the phones' factory provisioning account (SPEC §4)
 DOCTOR_CN = "phoneprov-doctor"
@@ -243,9 +242,9 @@ def check_site(
 ) -> list[Finding]:
     """Every check for a phoneprov site; ``now`` is aware UTC. Returns the findings in order."""
     root, findings = site_root(settings)
-    store = SqlStore.for_site(settings)
+    store = open_store(settings)
     try:
-        entries = InventoryStore(store.engine).entries()
+        entries = store.inventory.entries()
         families = tuple(lint_families(entries))
         if settings.https.enabled:
             target = TlsTarget(
@@ -324,7 +323,7 @@ def _fetch_boot_files(
 
 def _boot_file_checks(
     settings: Settings,
-    store: SqlStore,
+    store: Store,
     root: x509.Certificate | None,
     answers: dict[str, HttpAnswer],
 ) -> list[Finding]:

@@ -19,10 +19,8 @@ from phoneprov.protocols.phonemodels import MODELS, Family
 from phoneprov.provisioning.doctor.finding import Finding, from_severity, passed
 from phoneprov.provisioning.firmware import FirmwareCatalog
 from phoneprov.provisioning.lync import checks as lync_checks
-from phoneprov.store.firmware import FirmwareStore
-from phoneprov.store.inventory import InventoryEntry, InventoryStore
-from phoneprov.store.lync import LyncLog
-from phoneprov.store.sql import SqlStore
+from phoneprov.records import InventoryEntry
+from phoneprov.store import Store
 
 LINT_FAMILY = {
     Family.SOUNDPOINT_IP: "soundpoint",
@@ -120,11 +118,9 @@ def boot_images(boot_dir: Path) -> list[str]:
 
 
 def check_firmware(
-    settings: Settings, store: SqlStore, entries: Sequence[InventoryEntry]
+    settings: Settings, store: Store, entries: Sequence[InventoryEntry]
 ) -> list[Finding]:
-    catalog = FirmwareCatalog(
-        settings.site_dir / "firmware", FirmwareStore(store.engine), InventoryStore(store.engine)
-    )
+    catalog = FirmwareCatalog(settings.site_dir / "firmware", store.firmware, store.inventory)
     models: dict[str, ModelFirmware] = {}
     for entry in entries:
         if not entry.model:
@@ -142,9 +138,9 @@ def check_firmware(
     return firmware_findings(models, managed=managed, boot_images=boot_images(settings.boot_dir))
 
 
-def check_lync(settings: Settings, store: SqlStore, now: datetime) -> list[Finding]:
+def check_lync(settings: Settings, store: Store, now: datetime) -> list[Finding]:
     """The CX700 chain, APP_FILE_PATH against the device update, and firmware loops."""
-    log = LyncLog(store)
+    log = store.lync
     found = [
         *lync_checks.check_cx700_chain(settings, log, now),
         *lync_checks.check_lync_firmware_conflict(settings.boot_dir),

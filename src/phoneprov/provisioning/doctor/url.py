@@ -32,8 +32,7 @@ from phoneprov.provisioning.doctor.checks import (
 from phoneprov.provisioning.doctor.finding import Finding
 from phoneprov.provisioning.doctor.fleet import lint_families
 from phoneprov.provisioning.doctor.probe import HttpAnswer, header
-from phoneprov.store.inventory import InventoryStore
-from phoneprov.store.sql import SqlStore
+from phoneprov.store import open_store
 
 
 def system_anchors() -> tuple[x509.Certificate, ...]:
@@ -69,9 +68,9 @@ def check_url(
     client = None
     if settings is not None:
         root, _ = site_root(settings)
-        store = SqlStore.for_site(settings)
+        store = open_store(settings)
         try:
-            families = lint_families(InventoryStore(store.engine).entries()) or FAMILIES
+            families = lint_families(store.inventory.entries()) or FAMILIES
         finally:
             store.close()
         client = demo_client(settings, root) or throwaway_client(settings, now)

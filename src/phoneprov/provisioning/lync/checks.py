@@ -30,7 +30,7 @@ from phoneprov.pki.lint import lint_chain
 from phoneprov.protocols.lync import needs_legacy_chain
 from phoneprov.protocols.polycom import MASTER_FILE
 from phoneprov.provisioning.lync.catalog import ADD_COMMAND, LOOP_FLAG, Catalog
-from phoneprov.store.lync import LyncLog
+from phoneprov.store.base import LyncRepo
 
 Severity = Literal["fail", "warn", "info"]
 LYNC_UPDATE_PARAM = "device.prov.lyncDeviceUpdateEnabled"
@@ -119,7 +119,7 @@ def cx700_chain_findings(
     return findings
 
 
-def check_cx700_chain(settings: Settings, log: LyncLog, now: datetime) -> list[Finding]:
+def check_cx700_chain(settings: Settings, log: LyncRepo, now: datetime) -> list[Finding]:
     """:func:`cx700_chain_findings` for the site: CX700s from device records and catalog."""
     models = log.models()
     count = sum(n for model, n in models.items() if needs_legacy_chain(model))
@@ -198,7 +198,7 @@ def check_lync_firmware_conflict(boot_dir: Path) -> list[Finding]:
     return lync_firmware_conflict_findings(master.read_bytes(), configs)
 
 
-def check_firmware_loops(log: LyncLog) -> list[Finding]:
+def check_firmware_loops(log: LyncRepo) -> list[Finding]:
     """One warning per device flagged ``firmware-loop`` (by this service or the Polycom one)."""
     return [
         Finding(

@@ -24,9 +24,9 @@ from phoneprov.config import Settings
 from phoneprov.errors import ConfigError
 from phoneprov.model import MacAddress, Principal, PrincipalKind, Protocol
 from phoneprov.provisioning.access import AccessService
+from phoneprov.provisioning.accounts import check_password
 from phoneprov.servers.http import Accounts
 from phoneprov.servers.tls import SERVER_CERT_STEMS
-from phoneprov.store.sql import check_password
 
 # pyftpdlib permission letters (authorizers.py): e=CWD l=LIST/SIZE/MDTM r=RETR
 # a=APPE d=DELE w=STOR. Rename, MKD, SITE CHMOD and MFMT are never offered;
