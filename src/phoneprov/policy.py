@@ -1,16 +1,17 @@
-"""The one authorization table. HTTP, HTTPS, FTP and TFTP all ask ``decide()``.
+"""The one authorization table. HTTP, HTTPS, FTP, TFTP and the Lync update service ask ``decide()``.
 
-Rows (SPEC §3, issue "secure boot server"), public = bootstrap account or TFTP:
+``TABLE`` is a list of rows, read top to bottom; the first row whose columns all
+match the request gives the decision (like h11's ``_state.py``, a table instead
+of an if-chain). A row matches when the principal's kind, the action and the
+resource's kind are in the row's sets and every condition the row names holds:
+the device's status, the transport, whether the file carries the asking
+device's MAC (``Mac``) and what the upload name is (``Upload``, partly shaped by
+``PolicyRules`` from ``phoneprov.toml [policy]``). The last row matches
+everything and refuses, so every question has an answer.
 
-| resource             | public                  | device, own MAC      | other MAC |
-|----------------------|-------------------------|----------------------|-----------|
-| master, bootstrap,   | read                    | read                 | read      |
-| firmware, CA chain   |                         |                      |           |
-| shared files         | no (may carry secrets)  | read unless pending  | read      |
-| <mac>.cfg, <mac>-*   | no (secret-bearing)     | read unless pending  | as absent |
-| upload names         | kinds set in [policy];  | write (pending: logs | as absent |
-|                      | TFTP reads none         | only), read, delete  |           |
-| <mac>-private.pem    | no                      | over its mTLS only   | as absent |
+The docs' tables (docs/boot-server.md, "Who may read and write what") are
+rendered from ``TABLE`` and ``Reason.meaning`` by tests/unit/test_policy_table.py,
+which fails when they differ.
 
 Every refusal carries a ``Reason`` that goes to the security log. Refusals of
 reads are answered like a missing file so nobody can probe which MACs exist.
@@ -26,48 +27,161 @@ from phoneprov.protocols.polycom import Resource, ResourceKind, UploadKind
 
 
 class Action(enum.StrEnum):
+    """What a principal asks to do."""
+
     READ = "read"
     WRITE = "write"
     DELETE = "delete"
+    CHECK_UPDATE = "check-update"  # a device asks the Lync update service what to run (SPEC §9)
 
 
 class Reason(enum.StrEnum):
+    """Why a request was allowed or refused, spelled as the security log writes it."""
+
     OK = "ok"
-    NOT_YOURS = "not-yours"  # another device's file
-    SECRET_OVER_BOOTSTRAP = "secret-over-bootstrap"  # secret-bearing file on a public identity
+    NOT_YOURS = "not-yours"
+    SECRET_OVER_BOOTSTRAP = "secret-over-bootstrap"
     SECRET_OVER_TFTP = "secret-over-tftp"
-    ENROLMENT_DENIED = "enrolment-denied"  # unknown device, enrolment = "deny"
+    ENROLMENT_DENIED = "enrolment-denied"
     DEVICE_BLOCKED = "device-blocked"
-    QUARANTINED = "quarantined"  # unknown device waiting for approval
-    NOT_AN_UPLOAD = "not-an-upload"  # write to a name phones do not upload
-    WRONG_FOLDER = "wrong-folder"  # upload name in a folder its kind does not belong to
-    UPLOAD_KIND_NOT_ALLOWED = "upload-kind-not-allowed"  # bootstrap may not write this kind
-    READ_ONLY = "read-only"  # transport or resource is read-only
+    QUARANTINED = "quarantined"
+    NOT_AN_UPLOAD = "not-an-upload"
+    WRONG_FOLDER = "wrong-folder"
+    UPLOAD_KIND_NOT_ALLOWED = "upload-kind-not-allowed"
+    READ_ONLY = "read-only"
     ANONYMOUS = "anonymous"
-    KEY_OUTSIDE_MTLS = "key-outside-mtls"  # a phone's private key, asked for without its cert
-    UNSAFE_PATH = "unsafe-path"  # traversal, encoded tricks, symlink out of the root
-    HIDDEN_FILE = "hidden-file"  # dot files: temporary uploads and the like
+    KEY_OUTSIDE_MTLS = "key-outside-mtls"
+    NO_RULE = "no-rule"
+    UNSAFE_PATH = "unsafe-path"
+    HIDDEN_FILE = "hidden-file"
+    # who is asking could not be established (before the table)
+    UNKNOWN_USER = "unknown-user"
+    BAD_PASSWORD = "bad-password"
+    DEFAULT_ACCOUNT_DISABLED = "default-account-disabled"
+    DIGEST_BAD_RESPONSE = "digest-bad-response"
+    DIGEST_BAD_NONCE = "digest-bad-nonce"
+    DIGEST_REPLAY = "digest-replay"
+    DIGEST_MALFORMED = "digest-malformed"
+    NO_CLIENT_CERTIFICATE = "no-client-certificate"
+    CERTIFICATE_REVOKED = "certificate-revoked"
+    CERTIFICATE_EXPIRED = "certificate-expired"
+    CERTIFICATE_CN_NOT_MAC = "certificate-cn-not-mac"
+    TLS_HANDSHAKE = "tls-handshake"
+    # the request itself is refused by a protocol limit (before the table)
+    MALFORMED_REQUEST = "malformed-request"
+    BUSY = "busy"
+    OVER_SIZE_LIMIT = "over-size-limit"
+    # the server could not serve it (a disk or socket fault; the detail says which)
+    SERVER_ERROR = "server-error"
+    NO_SOCKET = "no-socket"
+    UPLOAD_FAILED = "upload-failed"
+
+    @property
+    def meaning(self) -> str:
+        """What the reason means, in the words of the docs' reasons table."""
+        return _MEANINGS[self]
+
+
+_MEANINGS: dict[Reason, str] = {
+    Reason.OK: "allowed",
+    Reason.NOT_YOURS: "a device asked for another device's file",
+    Reason.SECRET_OVER_BOOTSTRAP: (
+        "a file that may carry secrets, asked for by the public bootstrap account"
+    ),
+    Reason.SECRET_OVER_TFTP: "a file that may carry secrets, asked for over TFTP",
+    Reason.ENROLMENT_DENIED: 'an unknown device, refused by `[policy] enrolment = "deny"`',
+    Reason.DEVICE_BLOCKED: "a device revoked or blocked by an administrator",
+    Reason.QUARANTINED: (
+        'an unknown device held by `[policy] enrolment = "quarantine"` until an '
+        "administrator approves it"
+    ),
+    Reason.NOT_AN_UPLOAD: "a write or delete of a name phones do not upload",
+    Reason.WRONG_FOLDER: "an upload name in a folder other than its kind's (the root is accepted)",
+    Reason.UPLOAD_KIND_NOT_ALLOWED: (
+        "an upload kind this account may not write (`[policy] bootstrap_writes`) or delete"
+    ),
+    Reason.READ_ONLY: "a write over TFTP, read-only but for logs with `[tftp] allow_log_uploads`",
+    Reason.ANONYMOUS: "no identity at all (no account, no certificate)",
+    Reason.KEY_OUTSIDE_MTLS: "a phone's private key, asked for outside its own mutual-TLS session",
+    Reason.NO_RULE: "an action that does not apply to this kind of resource",
+    Reason.UNSAFE_PATH: (
+        "path check before the table: traversal, encoded tricks, a symlink out of the root"
+    ),
+    Reason.HIDDEN_FILE: "path check before the table: a dot file (temporary uploads and the like)",
+    Reason.UNKNOWN_USER: "identity check: no account has this user name (HTTP digest, FTP)",
+    Reason.BAD_PASSWORD: "identity check: wrong FTP password",
+    Reason.DEFAULT_ACCOUNT_DISABLED: (
+        "identity check: the public FTP account, turned off by `[ftp] default_account`"
+    ),
+    Reason.DIGEST_BAD_RESPONSE: "identity check: digest response wrong (wrong password or URI)",
+    Reason.DIGEST_BAD_NONCE: "identity check: a digest nonce this site did not issue",
+    Reason.DIGEST_REPLAY: "identity check: a digest nonce count used again (a replay)",
+    Reason.DIGEST_MALFORMED: "identity check: an Authorization header that does not parse",
+    Reason.NO_CLIENT_CERTIFICATE: "identity check: HTTPS without a client certificate",
+    Reason.CERTIFICATE_REVOKED: "identity check: a device certificate this site revoked",
+    Reason.CERTIFICATE_EXPIRED: (
+        "identity check: an expired device certificate "
+        "(`[https] tolerate_expired_device_certs` is off)"
+    ),
+    Reason.CERTIFICATE_CN_NOT_MAC: "identity check: a client certificate whose CN is not a MAC",
+    Reason.TLS_HANDSHAKE: "identity check: the TLS handshake failed (the detail says why)",
+    Reason.MALFORMED_REQUEST: "protocol limit: a TFTP packet that does not parse",
+    Reason.BUSY: "protocol limit: `[tftp] max_transfers` transfers already running",
+    Reason.OVER_SIZE_LIMIT: "protocol limit: an upload over its kind's `[uploads]` size limit",
+    Reason.SERVER_ERROR: "server fault: the file could not be read (the detail names the error)",
+    Reason.NO_SOCKET: "server fault: no socket could be opened for a TFTP transfer",
+    Reason.UPLOAD_FAILED: "server fault: an upload could not be stored (disk full, permissions)",
+}
+
+# Reasons given outside the table: the path is unsafe, who is asking could not be
+# established, a protocol limit refused the request, or the server failed.
+PRE_TABLE_REASONS = frozenset(
+    {
+        Reason.UNSAFE_PATH,
+        Reason.HIDDEN_FILE,
+        Reason.UNKNOWN_USER,
+        Reason.BAD_PASSWORD,
+        Reason.DEFAULT_ACCOUNT_DISABLED,
+        Reason.DIGEST_BAD_RESPONSE,
+        Reason.DIGEST_BAD_NONCE,
+        Reason.DIGEST_REPLAY,
+        Reason.DIGEST_MALFORMED,
+        Reason.NO_CLIENT_CERTIFICATE,
+        Reason.CERTIFICATE_REVOKED,
+        Reason.CERTIFICATE_EXPIRED,
+        Reason.CERTIFICATE_CN_NOT_MAC,
+        Reason.TLS_HANDSHAKE,
+        Reason.MALFORMED_REQUEST,
+        Reason.BUSY,
+        Reason.OVER_SIZE_LIMIT,
+        Reason.SERVER_ERROR,
+        Reason.NO_SOCKET,
+        Reason.UPLOAD_FAILED,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """The table's answer: allowed with ``Reason.OK``, or refused with another reason."""
+
     allowed: bool
     reason: Reason
 
-    @property
-    def hide(self) -> bool:
-        """True when the refusal must look like a missing file (reads)."""
-        return not self.allowed
+    def __post_init__(self) -> None:
+        if self.allowed is not (self.reason is Reason.OK):
+            raise ValueError(
+                f"Decision(allowed={self.allowed}, reason={self.reason.value}): an allowed "
+                "decision carries reason ok and a refusal any other reason"
+            )
 
 
 ALLOW = Decision(True, Reason.OK)
 
-PUBLIC_KINDS = (
-    ResourceKind.MASTER,
-    ResourceKind.BOOTSTRAP,
-    ResourceKind.FIRMWARE,
-    ResourceKind.CA_DOWNLOAD,
-)
+
+def _deny(reason: Reason) -> Decision:
+    """Return the refusal for ``reason``; raises ValueError for ``Reason.OK``."""
+    return Decision(False, reason)
 
 
 # What the public accounts may upload and read back by default (decisions/0003):
@@ -86,7 +200,8 @@ BOOTSTRAP_READS = frozenset({UploadKind.CALLS, UploadKind.DIRECTORY})
 
 @dataclass(frozen=True, slots=True)
 class PolicyRules:
-    """The settings that shape the table (from phoneprov.toml ``[policy]``)."""
+    """The settings that shape the table (phoneprov.toml ``[policy]``; ``tftp_writes`` is
+    ``[tftp] allow_log_uploads``)."""
 
     folders: dict[UploadKind, str]
     bootstrap_writes: frozenset[UploadKind] = BOOTSTRAP_WRITES
@@ -94,89 +209,180 @@ class PolicyRules:
     tftp_writes: bool = False
 
 
-def _deny(reason: Reason) -> Decision:
-    return Decision(False, reason)
+class Mac(enum.StrEnum):
+    """Whether a device asks about a file named with its own MAC; never holds for non-devices."""
+
+    OWN = "own MAC"
+    OTHER = "other MAC"
+
+    def holds(self, principal: Principal, resource: Resource) -> bool:
+        """Return True when ``principal`` is a device and the file's owner is (not) its MAC."""
+        if not principal.is_device:
+            return False
+        return (principal.mac == resource.owner) is (self is Mac.OWN)
+
+
+class Upload(enum.StrEnum):
+    """Conditions on an upload name; the value is how the docs' table writes it."""
+
+    WRONG_FOLDER = "outside its kind's folder and the root"
+    BOOTSTRAP_READABLE = "kind in `[policy] bootstrap_reads`"
+    BOOTSTRAP_WRITABLE = "kind in `[policy] bootstrap_writes`"
+    TFTP_READ_ONLY = "not a log, or `[tftp] allow_log_uploads` off"
+    NOT_LOG = "not a log"
+    KEY = "private key"
+
+    def holds(self, resource: Resource, rules: PolicyRules) -> bool:
+        """Return True when ``resource`` is an upload name meeting this condition."""
+        kind = resource.upload_kind
+        if kind is None:
+            return False
+        match self:
+            case Upload.WRONG_FOLDER:
+                # A phone that has not read a master file yet uploads to the root; the
+                # upload service files such uploads into their kind's folder.
+                return resource.folder not in ("", rules.folders[kind])
+            case Upload.BOOTSTRAP_READABLE:
+                return kind in rules.bootstrap_reads
+            case Upload.BOOTSTRAP_WRITABLE:
+                return kind in rules.bootstrap_writes
+            case Upload.TFTP_READ_ONLY:
+                return not (rules.tftp_writes and kind.is_log)
+            case Upload.NOT_LOG:
+                return not kind.is_log
+            case Upload.KEY:
+                return kind is UploadKind.KEY
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the table: who, doing what, to which kind of resource, when -> decision.
+
+    An unset condition (None) matches anything, including a principal without a status.
+    """
+
+    who: frozenset[PrincipalKind]
+    actions: frozenset[Action]
+    resources: frozenset[ResourceKind]
+    decision: Decision
+    status: DeviceStatus | None = None
+    protocol: Protocol | None = None
+    mac: Mac | None = None
+    upload: Upload | None = None
+
+    def matches(
+        self, principal: Principal, action: Action, resource: Resource, rules: PolicyRules
+    ) -> bool:
+        """Return True when every column of the row holds for this request."""
+        return (
+            principal.kind in self.who
+            and action in self.actions
+            and resource.kind in self.resources
+            and (self.status is None or principal.status is self.status)
+            and (self.protocol is None or principal.protocol is self.protocol)
+            and (self.mac is None or self.mac.holds(principal, resource))
+            and (self.upload is None or self.upload.holds(resource, rules))
+        )
+
+
+ANYONE = frozenset(PrincipalKind)
+ANONYMOUS = frozenset({PrincipalKind.ANONYMOUS})
+DEVICES = frozenset({PrincipalKind.DEVICE_CERT, PrincipalKind.DEVICE_ACCOUNT})
+IDENTIFIED = DEVICES | {PrincipalKind.SITE_ACCOUNT}
+BOOTSTRAP = frozenset({PrincipalKind.BOOTSTRAP})
+SITE_ACCOUNT = frozenset({PrincipalKind.SITE_ACCOUNT})
+ACCOUNTS = frozenset({PrincipalKind.DEVICE_ACCOUNT, PrincipalKind.SITE_ACCOUNT})  # passwords
+
+ANY_ACTION = frozenset(Action)
+FILE_ACTIONS = frozenset({Action.READ, Action.WRITE, Action.DELETE})
+READ = frozenset({Action.READ})
+WRITE = frozenset({Action.WRITE})
+DELETE = frozenset({Action.DELETE})
+CHANGE = frozenset({Action.WRITE, Action.DELETE})
+CHECK_UPDATE = frozenset({Action.CHECK_UPDATE})
+
+ANY_RESOURCE = frozenset(ResourceKind)
+FILES = ANY_RESOURCE - {ResourceKind.LYNC_UPDATE}  # what lives in the boot directory
+PUBLIC_FILES = frozenset(
+    {ResourceKind.MASTER, ResourceKind.BOOTSTRAP, ResourceKind.FIRMWARE, ResourceKind.CA_DOWNLOAD}
+)
+SECRET_FILES = frozenset({ResourceKind.DEVICE_FILE, ResourceKind.SHARED})  # may carry secrets
+DEVICE_FILES = frozenset({ResourceKind.DEVICE_FILE})
+UPLOADS = frozenset({ResourceKind.UPLOAD})
+NOT_UPLOADS = FILES - UPLOADS
+LYNC_UPDATE = frozenset({ResourceKind.LYNC_UPDATE})
+
+DENIED, BLOCKED, PENDING = DeviceStatus.DENIED, DeviceStatus.BLOCKED, DeviceStatus.PENDING
+TFTP = Protocol.TFTP
+
+# SPEC §3 and §9; decisions/0003 for the public bootstrap account. Refused reads
+# look like a missing file (the caller's business), so the order of the read rows
+# decides only which reason the security log gets.
+TABLE: tuple[Row, ...] = (
+    # The Lync/SfB device update service: only the device's standing matters.
+    Row(ANYONE, CHECK_UPDATE, LYNC_UPDATE, _deny(Reason.ENROLMENT_DENIED), status=DENIED),
+    Row(ANYONE, CHECK_UPDATE, LYNC_UPDATE, _deny(Reason.DEVICE_BLOCKED), status=BLOCKED),
+    Row(ANYONE, CHECK_UPDATE, LYNC_UPDATE, _deny(Reason.QUARANTINED), status=PENDING),
+    Row(ANYONE, CHECK_UPDATE, LYNC_UPDATE, ALLOW),
+    # Files in the boot directory: who may touch any at all.
+    Row(ANONYMOUS, FILE_ACTIONS, FILES, _deny(Reason.ANONYMOUS)),
+    Row(ANYONE, FILE_ACTIONS, FILES, _deny(Reason.DEVICE_BLOCKED), status=BLOCKED),
+    Row(ANYONE, FILE_ACTIONS, FILES, _deny(Reason.ENROLMENT_DENIED), status=DENIED),
+    # Reads. TFTP has no authentication, so it is a public identity whoever claims it.
+    Row(ANYONE, READ, PUBLIC_FILES, ALLOW),
+    Row(ANYONE, READ, UPLOADS, _deny(Reason.SECRET_OVER_TFTP), protocol=TFTP),
+    Row(BOOTSTRAP, READ, UPLOADS, ALLOW, upload=Upload.BOOTSTRAP_READABLE),
+    Row(BOOTSTRAP, READ, UPLOADS, _deny(Reason.SECRET_OVER_BOOTSTRAP)),
+    Row(DEVICES, READ, UPLOADS, _deny(Reason.NOT_YOURS), mac=Mac.OTHER),
+    # The phone's private key goes back only over its own mutual-TLS session.
+    Row(ACCOUNTS, READ, UPLOADS, _deny(Reason.KEY_OUTSIDE_MTLS), upload=Upload.KEY),
+    Row(IDENTIFIED, READ, UPLOADS, ALLOW),
+    Row(ANYONE, READ, SECRET_FILES, _deny(Reason.SECRET_OVER_TFTP), protocol=TFTP),
+    Row(BOOTSTRAP, READ, SECRET_FILES, _deny(Reason.SECRET_OVER_BOOTSTRAP)),
+    Row(IDENTIFIED, READ, SECRET_FILES, _deny(Reason.QUARANTINED), status=PENDING),
+    Row(DEVICES, READ, DEVICE_FILES, _deny(Reason.NOT_YOURS), mac=Mac.OTHER),
+    Row(IDENTIFIED, READ, SECRET_FILES, ALLOW),
+    # Writes and deletes: upload names only, each in its kind's folder.
+    Row(ANYONE, CHANGE, NOT_UPLOADS, _deny(Reason.NOT_AN_UPLOAD)),
+    Row(ANYONE, CHANGE, UPLOADS, _deny(Reason.WRONG_FOLDER), upload=Upload.WRONG_FOLDER),
+    Row(
+        ANYONE,
+        CHANGE,
+        UPLOADS,
+        _deny(Reason.READ_ONLY),
+        protocol=TFTP,
+        upload=Upload.TFTP_READ_ONLY,
+    ),
+    Row(DEVICES, DELETE, UPLOADS, ALLOW, mac=Mac.OWN),
+    Row(DEVICES, DELETE, UPLOADS, _deny(Reason.NOT_YOURS), mac=Mac.OTHER),
+    Row(SITE_ACCOUNT | BOOTSTRAP, DELETE, UPLOADS, _deny(Reason.UPLOAD_KIND_NOT_ALLOWED)),
+    Row(DEVICES, WRITE, UPLOADS, _deny(Reason.NOT_YOURS), mac=Mac.OTHER),
+    # A quarantined phone may still upload its logs, so the administrator sees why.
+    Row(DEVICES, WRITE, UPLOADS, _deny(Reason.QUARANTINED), status=PENDING, upload=Upload.NOT_LOG),
+    Row(DEVICES, WRITE, UPLOADS, ALLOW),
+    Row(SITE_ACCOUNT, WRITE, UPLOADS, ALLOW),
+    Row(BOOTSTRAP, WRITE, UPLOADS, ALLOW, upload=Upload.BOOTSTRAP_WRITABLE),
+    Row(BOOTSTRAP, WRITE, UPLOADS, _deny(Reason.UPLOAD_KIND_NOT_ALLOWED)),
+    # Anything else (a file action on an update offer, an update check on a file).
+    Row(ANYONE, ANY_ACTION, ANY_RESOURCE, _deny(Reason.NO_RULE)),
+)
+
+# The rows that can match each (action, resource kind), in table order: a listing
+# asks once per file, and this keeps each question to the few rows that concern it.
+_ROWS_FOR: dict[tuple[Action, ResourceKind], tuple[Row, ...]] = {
+    (action, kind): tuple(row for row in TABLE if action in row.actions and kind in row.resources)
+    for action in Action
+    for kind in ResourceKind
+}
 
 
 def decide(
     principal: Principal, action: Action, resource: Resource, rules: PolicyRules
 ) -> Decision:
-    """Return whether ``principal`` may perform ``action`` on ``resource``, and why."""
-    if principal.kind is PrincipalKind.ANONYMOUS:
-        return _deny(Reason.ANONYMOUS)
-    status = principal.status
-    if status is DeviceStatus.BLOCKED:
-        return _deny(Reason.DEVICE_BLOCKED)
-    if status is DeviceStatus.DENIED:
-        return _deny(Reason.ENROLMENT_DENIED)
-    if action is Action.READ:
-        return _read(principal, resource, rules)
-    if resource.kind is not ResourceKind.UPLOAD or resource.upload_kind is None:
-        return _deny(Reason.NOT_AN_UPLOAD)
-    # A phone that has not read a master file yet uploads to the root; the upload
-    # service files such uploads into their kind's folder.
-    if resource.folder not in ("", rules.folders[resource.upload_kind]):
-        return _deny(Reason.WRONG_FOLDER)
-    if principal.protocol is Protocol.TFTP and not (
-        rules.tftp_writes and resource.upload_kind.is_log
-    ):
-        return _deny(Reason.READ_ONLY)
-    if action is Action.DELETE:
-        if principal.is_device and principal.mac == resource.owner:
-            return ALLOW
-        return _deny(Reason.NOT_YOURS if principal.is_device else Reason.UPLOAD_KIND_NOT_ALLOWED)
-    return _write(principal, resource, rules)
+    """Return the decision of the first row of ``TABLE`` that matches the request.
 
-
-def _read(principal: Principal, resource: Resource, rules: PolicyRules) -> Decision:
-    if resource.kind in PUBLIC_KINDS:
-        return ALLOW
-    public = principal.kind is PrincipalKind.BOOTSTRAP or principal.protocol is Protocol.TFTP
-    if resource.kind is ResourceKind.UPLOAD:
-        assert resource.upload_kind is not None
-        if principal.protocol is Protocol.TFTP:
-            return _deny(Reason.SECRET_OVER_TFTP)  # no authentication at all
-        if public:
-            if resource.upload_kind in rules.bootstrap_reads:
-                return ALLOW
-            return _deny(Reason.SECRET_OVER_BOOTSTRAP)
-        if principal.is_device and principal.mac != resource.owner:
-            return _deny(Reason.NOT_YOURS)
-        if (
-            resource.upload_kind is UploadKind.KEY
-            and principal.kind is not PrincipalKind.DEVICE_CERT
-        ):
-            # The phone's private key goes back only over its own mutual-TLS session.
-            return _deny(Reason.KEY_OUTSIDE_MTLS)
-        return ALLOW
-    if public:
-        return _deny(
-            Reason.SECRET_OVER_TFTP
-            if principal.protocol is Protocol.TFTP
-            else Reason.SECRET_OVER_BOOTSTRAP
-        )
-    if principal.status is DeviceStatus.PENDING:
-        return _deny(Reason.QUARANTINED)
-    if (
-        resource.kind is ResourceKind.DEVICE_FILE
-        and principal.is_device
-        and (principal.mac != resource.owner)
-    ):
-        return _deny(Reason.NOT_YOURS)
-    return ALLOW
-
-
-def _write(principal: Principal, resource: Resource, rules: PolicyRules) -> Decision:
-    kind = resource.upload_kind
-    assert kind is not None
-    if principal.is_device:
-        if principal.mac != resource.owner:
-            return _deny(Reason.NOT_YOURS)
-        if principal.status is DeviceStatus.PENDING and not kind.is_log:
-            return _deny(Reason.QUARANTINED)
-        return ALLOW
-    if principal.kind is PrincipalKind.SITE_ACCOUNT:
-        return ALLOW
-    if kind in rules.bootstrap_writes:
-        return ALLOW
-    return _deny(Reason.UPLOAD_KIND_NOT_ALLOWED)
+    The last row matches every request, so there is always one. Raises KeyError
+    only when ``rules.folders`` lacks the folder of an upload kind written to.
+    """
+    rows = _ROWS_FOR[action, resource.kind]
+    return next(row.decision for row in rows if row.matches(principal, action, resource, rules))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from phoneprov.errors import UnsafePathError
@@ -11,6 +13,7 @@ from phoneprov.protocols.masterfile import restrict_config_files
 from phoneprov.protocols.paths import safe_relative
 from phoneprov.protocols.polycom import (
     DEFAULT_FOLDERS,
+    Resource,
     ResourceKind,
     Stage,
     UploadKind,
@@ -318,3 +321,34 @@ def test_fail_private_key_only_over_own_mtls() -> None:
     assert decide(device(), Action.READ, key, RULES).allowed
     assert decide(account, Action.READ, key, RULES).reason is Reason.KEY_OUTSIDE_MTLS
     assert decide(BOOTSTRAP, Action.READ, key, RULES).reason is Reason.SECRET_OVER_BOOTSTRAP
+
+
+# The Lync/SfB update service asks the same table (SPEC §9). Before, servers/lync.py
+# decided on its own: denied and blocked devices were refused with "device-{status}",
+# pending ones got no update. The table keeps who gets an offer and spells the
+# reasons as every other listener does.
+UCDEVICE = Resource("RequestHandler/ucdevice.upx", ResourceKind.LYNC_UPDATE, MAC)
+LYNC_REFUSALS: dict[DeviceStatus | None, Reason] = {
+    DeviceStatus.DENIED: Reason.ENROLMENT_DENIED,
+    DeviceStatus.BLOCKED: Reason.DEVICE_BLOCKED,
+    DeviceStatus.PENDING: Reason.QUARANTINED,
+}
+
+
+@pytest.mark.parametrize(
+    "status",
+    [None, *DeviceStatus],
+    ids=lambda status: f"{'fail' if status in LYNC_REFUSALS else 'ok'}/lync-{status}",
+)
+def test_lync_update_offer_follows_device_status(status: DeviceStatus | None) -> None:
+    for kind, protocol in itertools.product(PrincipalKind, Protocol):
+        principal = Principal(kind, protocol, "ucdevice", mac=MAC, status=status)
+        decision = decide(principal, Action.CHECK_UPDATE, UCDEVICE, RULES)
+        assert decision.reason is LYNC_REFUSALS.get(status, Reason.OK)
+        assert decision.allowed is (status not in LYNC_REFUSALS)
+
+
+def test_fail_update_check_is_no_file_action() -> None:
+    assert decide(device(), Action.READ, UCDEVICE, RULES).reason is Reason.NO_RULE
+    master = classify("000000000000.cfg")
+    assert decide(device(), Action.CHECK_UPDATE, master, RULES).reason is Reason.NO_RULE

@@ -87,6 +87,7 @@ class ResourceKind(enum.StrEnum):
     UPLOAD = "upload"  # a name a phone writes (logs, overrides, contacts, ...)
     SHARED = "shared"  # any other site-wide file: may carry secrets
     CA_DOWNLOAD = "ca-download"  # /certsrv/certnew.p7b and .cer
+    LYNC_UPDATE = "lync-update"  # the Lync update service's answer to ucdevice.upx (not a file)
 
 
 @dataclass(frozen=True, slots=True)
