@@ -229,19 +229,14 @@ def start_tftpd_hpa(root: Path) -> Server:
 def serve_forever(site: Path) -> None:
     """The phoneprov side, in its own process: the real server over a real site."""
     from phoneprov.config import Settings, TftpSettings
-    from phoneprov.provisioning.access import AccessService
-    from phoneprov.provisioning.audit import Audit
+    from phoneprov.provisioning.services import open_phone_services
     from phoneprov.servers.tftp import start_tftp
-    from phoneprov.store import Recorder, open_database
 
     async def run() -> None:
         settings = Settings(
             site_dir=site, tftp=TftpSettings(bind="127.0.0.1", port=0, max_transfers=1000)
         )
-        store = open_database(settings.database_url)
-        recorder = Recorder(store)
-        recorder.start()
-        server = await start_tftp(settings.tftp, AccessService(settings, store, recorder, Audit()))
+        server = await start_tftp(settings.tftp, open_phone_services(settings))
         (site / "port").write_text(str(server.port))
         await asyncio.Event().wait()
 

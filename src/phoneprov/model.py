@@ -53,9 +53,6 @@ class MacAddress:
         """True for 000000000000, the master-file name, which is nobody's MAC."""
         return self.value == "000000000000"
 
-    def colon(self) -> str:
-        return ":".join(self.value[i : i + 2] for i in range(0, 12, 2))
-
     def __str__(self) -> str:
         return self.value
 

@@ -22,10 +22,9 @@ import pytest
 
 from phoneprov.config import FtpSettings, Settings, load_settings
 from phoneprov.model import MacAddress
-from phoneprov.provisioning.access import AccessService
-from phoneprov.provisioning.audit import Audit
+from phoneprov.provisioning.services import PhoneServices, open_phone_services
 from phoneprov.servers.ftp.server import FtpHandle, start_ftp
-from phoneprov.store import Recorder, Store, open_database
+from phoneprov.store import open_database
 
 MAC = "0004f2000077"
 FIRMWARE = bytes(range(256)) * 4096 * 8  # 8 MiB
@@ -35,8 +34,7 @@ FIRMWARE = bytes(range(256)) * 4096 * 8  # 8 MiB
 class Running:
     handle: FtpHandle
     settings: Settings
-    store: Store
-    recorder: Recorder
+    services: PhoneServices
 
     def login(self, user: str = "PlcmSpIp", password: str = "PlcmSpIp") -> ftplib.FTP:
         client = ftplib.FTP()
@@ -50,16 +48,13 @@ def running_ftp(site: Path, **ftp: object) -> Iterator[Running]:
     settings = load_settings(site)
     options = {"bind": "127.0.0.1", "port": 0, **ftp}
     settings = dataclasses.replace(settings, ftp=dataclasses.replace(settings.ftp, **options))  # type: ignore[arg-type]
-    store = open_database(settings.database_url)
-    recorder = Recorder(store)
-    recorder.start()
-    handle = asyncio.run(start_ftp(settings, AccessService(settings, store, recorder, Audit())))
+    services = open_phone_services(settings)
+    handle = asyncio.run(start_ftp(settings, services))
     try:
-        yield Running(handle, settings, store, recorder)
+        yield Running(handle, settings, services)
     finally:
         asyncio.run(handle.close())
-        recorder.stop()
-        store.close()
+        services.close()
 
 
 @pytest.fixture

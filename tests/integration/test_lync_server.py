@@ -256,6 +256,27 @@ def test_fail_blocked_device_gets_nothing(server: Server) -> None:
     server.wait_for_log("security", "reason=device-blocked")
 
 
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(DeviceStatus.DENIED, "enrolment-denied"), (DeviceStatus.PENDING, "quarantined")],
+    ids=["fail/denied", "fail/quarantined"],
+)
+def test_fail_refused_devices_logged_with_the_policy_reason(
+    server: Server, status: DeviceStatus, reason: str
+) -> None:
+    """The update service asks the one policy table: its reasons are the other listeners'."""
+    mac = MacAddress("0004f2a0000b" if status is DeviceStatus.DENIED else "0004f2a0000c")
+    store = store_of(server)
+    try:
+        store.upsert_device(mac, status)
+    finally:
+        store.close()
+    answer = ask(server, mac.value, "1.0.522.73")
+    assert answer.find("Modules") is not None and len(answer.find("Modules")) == 0  # type: ignore[arg-type]
+    server.wait_for_log("security", f"reason={reason}")
+    assert "reason=device-denied" not in server.security_log()
+
+
 def openssl_subjects(data: bytes, *args: str) -> str:
     result = subprocess.run(["openssl", *args], input=data, capture_output=True, timeout=30)
     assert result.returncode == 0, result.stderr.decode()

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from phoneprov.config import Settings, TftpSettings, UploadSettings
-from phoneprov.provisioning.access import AccessService
-from phoneprov.provisioning.audit import SECURITY_LOGGER, Audit
+from phoneprov.provisioning.audit import ACCESS_LOGGER, SECURITY_LOGGER
+from phoneprov.provisioning.services import open_phone_services
 from phoneprov.servers.tftp import TftpServer, start_tftp
-from phoneprov.store import Recorder, open_database
 
 MASTER = b"""<?xml version="1.0" standalone="yes"?>
 <APPLICATION APP_FILE_PATH="sip.ld" CONFIG_FILES="initial.cfg, [PHONE_MAC_ADDRESS].cfg"
@@ -30,7 +29,7 @@ INITIAL = b'<polycomConfig>\n<device device.set="1"/>\n</polycomConfig>\n'
 
 
 class Lines(logging.Handler):
-    """Collects the security log lines (the logger may not propagate to pytest's caplog)."""
+    """Collects access or security log lines (the logger may not propagate to pytest's caplog)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -46,6 +45,7 @@ class Running:
     port: int
     boot: Path
     security: Lines
+    access: Lines
     loop: asyncio.AbstractEventLoop = field(repr=False)
 
     def call(self, name: str) -> int:
@@ -81,21 +81,22 @@ def serve(site: Path, uploads: UploadSettings | None = None, **tftp: object) -> 
         tftp=TftpSettings(**options),  # type: ignore[arg-type]
         uploads=uploads or UploadSettings(),
     )
-    store = open_database(settings.database_url)
-    recorder = Recorder(store)
-    recorder.start()
-    access = AccessService(settings, store, recorder, Audit())
-    security = Lines()
+    services = open_phone_services(settings)
+    security, access_lines = Lines(), Lines()
     logging.getLogger(SECURITY_LOGGER).addHandler(security)
+    access_logger = logging.getLogger(ACCESS_LOGGER)
+    access_level = access_logger.level
+    access_logger.setLevel(logging.INFO)  # access lines are INFO; the default level drops them
+    access_logger.addHandler(access_lines)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="tftp-test-loop", daemon=True)
     thread.start()
     try:
-        server = asyncio.run_coroutine_threadsafe(start_tftp(settings.tftp, access), loop).result(
+        server = asyncio.run_coroutine_threadsafe(start_tftp(settings.tftp, services), loop).result(
             10
         )
         try:
-            yield Running(server, server.port, settings.boot_dir, security, loop)
+            yield Running(server, server.port, settings.boot_dir, security, access_lines, loop)
         finally:
             asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
     finally:
@@ -103,8 +104,9 @@ def serve(site: Path, uploads: UploadSettings | None = None, **tftp: object) -> 
         thread.join(10)
         loop.close()
         logging.getLogger(SECURITY_LOGGER).removeHandler(security)
-        recorder.stop()
-        store.close()
+        access_logger.removeHandler(access_lines)
+        access_logger.setLevel(access_level)
+        services.close()
 
 
 class TftpClientError(Exception):

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any, cast
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from phoneprov.cli.common import OutputFormat, console, err_console, handle_errors, print_json
 from phoneprov.errors import InputError
 from phoneprov.model import MacAddress
-from phoneprov.pki.authority import CertificateAuthority
+from phoneprov.provisioning.certificates import DeviceCertIssuer
 from phoneprov.sim.certs import device_pair
 from phoneprov.sim.phone import Phone, model_token
 from phoneprov.sim.runner import BootReport, StageChoice
@@ -66,10 +67,10 @@ def _phones(
     macs = storm_macs(first, count)
     if site is None:
         return [StormPhone(Phone(mac, token)) for mac in macs]
-    ca = CertificateAuthority.load(site / "pki")
+    issuer = DeviceCertIssuer(site / "pki")
     members = []
     for mac in macs:
-        cert, key = device_pair(site, mac, ca)
+        cert, key = device_pair(site, mac, issuer)
         members.append(StormPhone(Phone(mac, token), str(cert), str(key)))
     return members
 
@@ -97,9 +98,9 @@ def _text(summary: dict[str, Any]) -> None:
     for name, value in rows:
         table.add_row(name, value)
     for reason, count in sorted(summary["failures"].items()):
-        table.add_row(f"failed boots: {reason}", str(count), style="red")
+        table.add_row(f"failed boots: {escape(reason)}", str(count), style="red")
     for reason, count in sorted(summary["request_errors"].items()):
-        table.add_row(f"failed attempts: {reason}", str(count), style="yellow")
+        table.add_row(f"failed attempts: {escape(reason)}", str(count), style="yellow")
     console.print(table)
 
 

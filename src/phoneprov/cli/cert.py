@@ -5,11 +5,10 @@ from __future__ import annotations
 import enum
 import socket
 import ssl
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from cryptography import x509
+from rich.markup import escape
 
 from phoneprov.cli.ca import emit
 from phoneprov.cli.common import (
@@ -20,16 +19,14 @@ from phoneprov.cli.common import (
     print_json,
     site_path,
 )
-from phoneprov.config import SETTINGS_FILE, load_settings
+from phoneprov.config import SETTINGS_FILE, Settings, load_settings
 from phoneprov.errors import InputError
-from phoneprov.pki.authority import LEGACY_DIR, CertificateAuthority
-from phoneprov.pki.chain import fingerprints, order_chain
-from phoneprov.pki.devicecfg import device_cert_config
-from phoneprov.pki.factory_certs import factory_revision
-from phoneprov.pki.formats import read_certificates
-from phoneprov.pki.inspect import classify_device_cert, malformed
-from phoneprov.pki.keys import describe_public_key
-from phoneprov.pki.lint import FAMILIES, lint_chain
+from phoneprov.provisioning.cert_reports import (
+    device_cert_snippet,
+    factory_cert_answer,
+    inspect_device_cert,
+    lint_certificates,
+)
 
 app = typer.Typer(
     name="cert",
@@ -56,18 +53,12 @@ class Ucs(enum.StrEnum):
     v5 = "5"
 
 
-def our_roots(site: Path | None) -> list[x509.Certificate]:
-    """Return the site's roots (modern and legacy); none when no --site was given and the
-    default site does not exist."""
+def site_settings(site: Path | None) -> Settings | None:
+    """Return the settings of ``--site``, or of the default site when it exists; else None."""
     path = site_path(site)
     if site is None and not (path / SETTINGS_FILE).is_file():
-        return []
-    pki = load_settings(path).pki_dir
-    return [
-        CertificateAuthority.load(d).cert
-        for d in (pki, pki / LEGACY_DIR)
-        if CertificateAuthority.exists(d)
-    ]
+        return None
+    return load_settings(path)
 
 
 def fetch_peer_certificate(target: str) -> bytes:
@@ -96,22 +87,6 @@ def fetch_peer_certificate(target: str) -> bytes:
     return der
 
 
-def describe(cert: x509.Certificate) -> dict[str, object]:
-    """Return the stable JSON description of a certificate (without the verdict)."""
-    algorithm = cert.signature_hash_algorithm
-    return {
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
-        "serial": f"{cert.serial_number:X}",
-        "not_before": cert.not_valid_before_utc.isoformat(),
-        "not_after": cert.not_valid_after_utc.isoformat(),
-        "key": describe_public_key(cert.public_key()),
-        "signature_algorithm": cert.signature_algorithm_oid._name,
-        "signature_hash": algorithm.name if algorithm is not None else None,
-        "fingerprints": fingerprints(cert),
-    }
-
-
 @app.command("inspect")
 @handle_errors
 def inspect(
@@ -132,16 +107,14 @@ def inspect(
         data, source = file.read_bytes(), str(file)
     else:
         data, source = fetch_peer_certificate(host or ""), host or ""
-    roots = our_roots(site)
-    try:
-        certs = order_chain(read_certificates(data, source))
-    except InputError as error:
-        verdict = malformed(str(error))
+    report = inspect_device_cert(data, source, site_settings(site))
+    facts = report.facts
+    if facts is None:
         if output is OutputFormat.json:
             print_json(
                 {
-                    "verdict": verdict.verdict,
-                    "reason": verdict.reason,
+                    "verdict": report.verdict,
+                    "reason": report.reason,
                     "subject": None,
                     "issuer": None,
                     "mac": None,
@@ -151,21 +124,32 @@ def inspect(
             )
         else:
             console.print(
-                f"verdict  [bold red]invalid[/] ({verdict.reason})", highlight=False, soft_wrap=True
+                f"verdict  [bold red]invalid[/] ({escape(report.reason)})",
+                highlight=False,
+                soft_wrap=True,
             )
-        raise typer.Exit(1) from None
-    leaf = certs[0]
-    verdict = classify_device_cert(leaf, certs[1:], our_roots=roots, now=datetime.now(UTC))
-    facts = describe(leaf)
-    result = {
-        "verdict": verdict.verdict,
-        "reason": verdict.reason,
-        "origin": verdict.origin,
-        "mac": verdict.mac.value if verdict.mac else None,
-        **facts,
+        raise typer.Exit(1)
+    described: dict[str, object] = {
+        "subject": facts.subject,
+        "issuer": facts.issuer,
+        "serial": f"{facts.serial:X}",
+        "not_before": facts.not_before.isoformat(),
+        "not_after": facts.not_after.isoformat(),
+        "key": facts.key,
+        "signature_algorithm": facts.signature_algorithm,
+        "signature_hash": facts.signature_hash,
+        "fingerprints": dict(facts.fingerprints),
     }
     if output is OutputFormat.json:
-        print_json(result)
+        print_json(
+            {
+                "verdict": report.verdict,
+                "reason": report.reason,
+                "origin": report.origin,
+                "mac": report.mac.value if report.mac else None,
+                **described,
+            }
+        )
     else:
         for name in (
             "subject",
@@ -176,14 +160,17 @@ def inspect(
             "key",
             "signature_algorithm",
         ):
-            console.print(f"{name:<20} {facts[name]}", highlight=False, soft_wrap=True)
-        for name, value in fingerprints(leaf).items():
+            console.print(
+                f"{name:<20} {escape(str(described[name]))}", highlight=False, soft_wrap=True
+            )
+        for name, value in facts.fingerprints:
             console.print(f"{name + ' fingerprint':<20} {value}", highlight=False, soft_wrap=True)
-        style = "bold red" if verdict.verdict == "invalid" else "bold green"
+        style = "bold red" if report.invalid else "bold green"
         console.print(
-            f"{'verdict':<20} [{style}]{verdict.verdict}[/] ({verdict.reason})", highlight=False
+            f"{'verdict':<20} [{style}]{report.verdict}[/] ({escape(report.reason)})",
+            highlight=False,
         )
-    if verdict.verdict == "invalid":
+    if report.invalid:
         raise typer.Exit(1)
 
 
@@ -198,31 +185,30 @@ def lint(
 
     Exit 0 when clean, 1 when a problem is found, 2 on unreadable input.
     """
-    certs: list[x509.Certificate] = []
-    for path in files:
-        if not path.is_file():
-            raise InputError(f"{path} does not exist")
-        certs += read_certificates(path.read_bytes(), str(path))
-    chain = order_chain(certs)
-    families = list(FAMILIES) if device is Device.all else [device.value]
-    problems = lint_chain(chain, families, now=datetime.now(UTC))
+    report = lint_certificates(files, None if device is Device.all else device.value)
     if output is OutputFormat.json:
         print_json(
             {
-                "clean": not problems,
-                "devices": families,
-                "problems": [p.to_json() for p in problems],
+                "clean": report.clean,
+                "devices": list(report.families),
+                "problems": [p.to_json() for p in report.problems],
             }
         )
-    elif not problems:
-        console.print(f"[green]clean[/] for {', '.join(families)}", highlight=False, soft_wrap=True)
+    elif report.clean:
+        console.print(
+            f"[green]clean[/] for {', '.join(report.families)}", highlight=False, soft_wrap=True
+        )
     else:
-        for problem in problems:
+        for problem in report.problems:
             console.print(
-                f"[bold red]{problem.device}:[/] {problem.problem}", highlight=False, soft_wrap=True
+                f"[bold red]{problem.device}:[/] {escape(problem.problem)}",
+                highlight=False,
+                soft_wrap=True,
             )
-            console.print(f"  [yellow]fix:[/] {problem.fix}", highlight=False, soft_wrap=True)
-    if problems:
+            console.print(
+                f"  [yellow]fix:[/] {escape(problem.fix)}", highlight=False, soft_wrap=True
+            )
+    if not report.clean:
         raise typer.Exit(1)
 
 
@@ -242,27 +228,21 @@ def device_config(
     output: OutputFormat = FormatOption,
 ) -> None:
     """Print the config snippet that installs a custom device certificate on phones."""
-    for path in (cert, key):
-        if path is not None and not path.is_file():
-            raise InputError(f"{path} does not exist")
-    config = device_cert_config(
-        cert.read_bytes(),
-        key.read_bytes() if key is not None else None,
-        slot,
-        ucs=ucs.value,
-        profile=profile,
+    json_output = output is OutputFormat.json
+    snippet = device_cert_snippet(
+        cert, key, slot, ucs=ucs.value, profile=profile, out=None if json_output else out
     )
-    if output is OutputFormat.json:
+    if json_output:
         print_json(
             {
-                "slot": config.slot,
-                "ucs": config.ucs,
-                "parameters": config.as_dict(),
-                "config": config.xml().decode(),
+                "slot": snippet.slot,
+                "ucs": snippet.ucs,
+                "parameters": dict(snippet.parameters),
+                "config": snippet.xml.decode(),
             }
         )
         return
-    emit(config.xml(), out)
+    emit(snippet.xml, snippet.written)
 
 
 @app.command("factory-revision")
@@ -273,15 +253,17 @@ def factory_revision_command(
     output: OutputFormat = FormatOption,
 ) -> None:
     """Was a phone with this part number and revision made with a factory certificate?"""
-    answer = factory_revision(part, rev)
+    answer = factory_cert_answer(part, rev)
     if output is OutputFormat.json:
         print_json(answer.to_json())
         return
     verdict = "has" if answer.has_factory_cert else "does not have"
     console.print(
-        f"{answer.platform} {answer.part} rev {answer.revision} {verdict} a factory certificate "
-        f"(first revision with one: {answer.first_revision}, {answer.date})",
+        escape(
+            f"{answer.platform} {answer.part} rev {answer.revision} {verdict} a factory "
+            f"certificate (first revision with one: {answer.first_revision}, {answer.date})"
+        ),
         highlight=False,
     )
     if answer.note:
-        console.print(f"note: {answer.note}", highlight=False, soft_wrap=True)
+        console.print(f"note: {escape(answer.note)}", highlight=False, soft_wrap=True)

@@ -14,12 +14,14 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from phoneprov.config import Settings
 from phoneprov.errors import PhoneprovError
 
-console = Console()
-err_console = Console(stderr=True)
+# No emoji codes anywhere: a MAC hint like 00:04:f2:ab:cd:ef must not print an emoji.
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,9 +56,13 @@ def print_json(data: Any) -> None:
 
 def fail(error: PhoneprovError) -> typer.Exit:
     """Print an error and its hint on stderr; return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    err_console.print(
+        Text.assemble(("error:", "bold red"), " ", str(error)), highlight=False, soft_wrap=True
+    )
     if error.hint:
-        err_console.print(f"[yellow]hint:[/] {error.hint}", highlight=False, soft_wrap=True)
+        err_console.print(
+            Text.assemble(("hint:", "yellow"), " ", error.hint), highlight=False, soft_wrap=True
+        )
     return typer.Exit(error.exit_code)
 
 

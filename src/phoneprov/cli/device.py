@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
@@ -20,15 +21,21 @@ from phoneprov.cli.common import (
     print_json,
     site_path,
 )
-from phoneprov.config import load_settings
+from phoneprov.config import Settings, load_settings
 from phoneprov.errors import InputError
 from phoneprov.model import MacAddress
-from phoneprov.protocols.polycom import DEFAULT_FOLDERS, UploadKind
-from phoneprov.provisioning.devicecsv import Problem, plan_import, write_csv
+from phoneprov.provisioning.devicecsv import Problem, write_csv
+from phoneprov.provisioning.devices import (
+    BadRowsError,
+    add_device,
+    approve_device,
+    import_devices,
+    list_devices,
+    remove_device,
+    show_device,
+)
 from phoneprov.provisioning.firmware import LOOP_FLAG
-from phoneprov.provisioning.inventory import Inventory
 from phoneprov.records import DeviceRecord, InventoryEntry
-from phoneprov.store import Store, open_store
 
 app = typer.Typer(
     help="The inventory: phones, their model, group, label and SIP lines.", no_args_is_help=True
@@ -42,10 +49,8 @@ class ListFormat(enum.StrEnum):
     csv = "csv"
 
 
-def _open(site: Path | None) -> tuple[Store, Inventory, Path]:
-    settings = load_settings(site_path(site))
-    store = open_store(settings)
-    return store, Inventory(store), settings.boot_dir
+def _settings(site: Path | None) -> Settings:
+    return load_settings(site_path(site))
 
 
 def _when(stamp: float | None) -> str:
@@ -68,21 +73,23 @@ def add(
     ),
 ) -> None:
     """Add a phone to the inventory, or change the fields given for one already in it."""
-    store, inventory, _ = _open(site)
-    try:
-        entry = inventory.add(
-            MacAddress.parse(mac), model=model, site=site_name, group=group, label=label, lines=line
-        )
-    finally:
-        store.close()
+    entry = add_device(
+        _settings(site),
+        MacAddress.parse(mac),
+        model=model,
+        site=site_name,
+        group=group,
+        label=label,
+        lines=line,
+    )
     console.print(
-        f"{entry.mac}: {entry.model or 'model unknown'}, group "
-        f"{entry.group or '-'}, {len(entry.lines)} line(s)",
+        f"{entry.mac}: {escape(entry.model or 'model unknown')}, group "
+        f"{escape(entry.group or '-')}, {len(entry.lines)} line(s)",
         highlight=False,
     )
 
 
-def _report(problems: list[Problem]) -> None:
+def _report(problems: Sequence[Problem]) -> None:
     table = Table("row", "column", "value", "reason", title="rows that cannot be imported")
     for p in problems:
         table.add_row(str(p.row), p.column, escape(p.value), escape(p.reason))
@@ -109,11 +116,11 @@ def import_(
     """Import phones from CSV; existing phones are updated in place."""
     if not file.is_file():
         raise InputError(f"{file} does not exist", "Give the path of a CSV file.")
-    store, inventory, _ = _open(site)
-    try:
-        with file.open(newline="", encoding="utf-8-sig") as stream:
-            total = sum(1 for _ in stream) - 1
-            stream.seek(0)
+    settings = _settings(site)
+    with file.open(newline="", encoding="utf-8-sig") as stream:
+        total = sum(1 for _ in stream) - 1
+        stream.seek(0)
+        try:
             with Progress(
                 TextColumn("checking"),
                 BarColumn(),
@@ -123,29 +130,27 @@ def import_(
                 transient=True,
             ) as progress:
                 task = progress.add_task("rows", total=max(total, 1))
-                plan = plan_import(
+                result = import_devices(
+                    settings,
                     stream,
-                    inventory.rows.entries_by_mac,
-                    lambda done: progress.update(task, completed=done),
+                    str(file),
+                    skip_bad=skip_bad,
+                    dry_run=dry_run,
+                    progress=lambda done: progress.update(task, completed=done),
                 )
-        if plan.problems:
-            _report(plan.problems)
-            if not skip_bad:
-                raise InputError(
-                    f"{len(plan.bad_rows)} of {plan.rows} rows in {file} are bad; nothing "
-                    "was imported",
-                    "Fix the rows listed above, or pass --skip-bad to import the good ones.",
-                )
-        if dry_run:
-            console.print(f"{len(plan.entries)} rows would be imported (dry run)")
-            return
-        count = inventory.save(plan.entries)
-    finally:
-        store.close()
+        except BadRowsError as error:
+            _report(error.problems)
+            raise
+    plan = result.plan
+    if plan.problems:
+        _report(plan.problems)
+    if result.saved is None:
+        console.print(f"{len(plan.entries)} rows would be imported (dry run)")
+        return
     skipped = f", {len(plan.bad_rows)} bad rows skipped" if plan.problems else ""
     console.print(
-        f"imported {len(plan.entries)} phones: {count.created} new, "
-        f"{count.updated} updated{skipped}"
+        f"imported {len(plan.entries)} phones: {result.saved.created} new, "
+        f"{result.saved.updated} updated{skipped}"
     )
 
 
@@ -161,11 +166,7 @@ def export(
     ),
 ) -> None:
     """Write the inventory as CSV, in the form `device import` reads."""
-    store, inventory, _ = _open(site)
-    try:
-        entries = [entry for _, entry in inventory.list()]
-    finally:
-        store.close()
+    entries = [entry for _, entry in list_devices(_settings(site))]
     if output is None:
         write_csv(entries, sys.stdout, passwords=with_passwords)
         return
@@ -199,11 +200,7 @@ def list_(
     format: ListFormat = typer.Option(ListFormat.table, "--format"),
 ) -> None:
     """List phones: inventory and the ones that asked for files."""
-    store, inventory, _ = _open(site)
-    try:
-        rows = inventory.list(site=site_name, group=group, pending=pending)
-    finally:
-        store.close()
+    rows = list_devices(_settings(site), site=site_name, group=group, pending=pending)
     if format is ListFormat.json:
         print_json([_row(record, entry) for record, entry in rows])
         return
@@ -238,21 +235,8 @@ def show(
     format: ListFormat = typer.Option(ListFormat.table, "--format"),
 ) -> None:
     """Everything known about one phone, and the settings its user changed on it."""
-    store, inventory, boot = _open(site)
-    try:
-        record, entry = inventory.get(MacAddress.parse(mac))
-        fetched = store.firmware.downloads(record.mac)
-        events = store.events_for(record.mac, limit=20)
-    finally:
-        store.close()
-    overrides = {}
-    for kind in (UploadKind.PHONE_OVERRIDE, UploadKind.WEB_OVERRIDE):
-        suffix = "-phone.cfg" if kind is UploadKind.PHONE_OVERRIDE else "-web.cfg"
-        name = f"{record.mac}{suffix}"
-        for path in (boot / DEFAULT_FOLDERS[kind] / name, boot / name):
-            if path.is_file():
-                overrides[name] = path.read_text(encoding="utf-8", errors="replace")
-                break
+    details = show_device(_settings(site), MacAddress.parse(mac))
+    record, entry, fetched, events = details.record, details.entry, details.fetched, details.events
     info = _row(record, entry)
     info.update(
         first_seen=_when(record.first_seen),
@@ -273,7 +257,7 @@ def show(
             for ln in entry.lines
         ],
         firmware_fetches={"version": fetched[0], "count": fetched[1]} if fetched else {},
-        overrides=overrides,
+        overrides=dict(details.overrides),
         events=[{"time": _when(e.time), "kind": e.kind, "detail": e.detail} for e in events],
     )
     if format is not ListFormat.table:
@@ -299,8 +283,8 @@ def show(
         console.print(f"{key:>11}: {escape(str(info[key]))}", highlight=False)
     if LOOP_FLAG in record.flags and fetched:
         console.print(
-            f"[bold red]{'flags':>11}: firmware loop[/]: fetched {fetched[0]} "
-            f"{fetched[1]} times, still reports {record.firmware or 'nothing'}. "
+            f"[bold red]{'flags':>11}: firmware loop[/]: fetched {escape(fetched[0])} "
+            f"{fetched[1]} times, still reports {escape(record.firmware or 'nothing')}. "
             "Another update source (e.g. a Skype for Business device update server) "
             "is installing a different version.",
             highlight=False,
@@ -309,8 +293,8 @@ def show(
         console.print(f"{'flags':>11}: {', '.join(record.flags)}", highlight=False)
     for ln in entry.lines:
         console.print(
-            f"{'line ' + str(ln.index):>11}: ext {ln.ext}, user {ln.user}, server "
-            f"{ln.server or '-'}, password {'set' if ln.password else 'none'}",
+            f"{'line ' + str(ln.index):>11}: ext {escape(ln.ext)}, user {escape(ln.user)}, "
+            f"server {escape(ln.server or '-')}, password {'set' if ln.password else 'none'}",
             highlight=False,
         )
     if events:
@@ -321,7 +305,7 @@ def show(
                 highlight=False,
                 soft_wrap=True,
             )
-    for name, text in overrides.items():
+    for name, text in details.overrides.items():
         console.print(f"\n[bold]{name}[/] (changed on the phone):")
         console.print(escape(text), highlight=False, soft_wrap=True)
 
@@ -330,11 +314,7 @@ def show(
 @handle_errors
 def remove(mac: str, site: Path | None = SiteOption) -> None:
     """Remove a phone from the inventory (it is recorded again if it asks for files)."""
-    store, inventory, _ = _open(site)
-    try:
-        inventory.remove(MacAddress.parse(mac))
-    finally:
-        store.close()
+    remove_device(_settings(site), MacAddress.parse(mac))
     console.print(f"{MacAddress.parse(mac)} removed")
 
 
@@ -342,11 +322,7 @@ def remove(mac: str, site: Path | None = SiteOption) -> None:
 @handle_errors
 def approve(mac: str, site: Path | None = SiteOption) -> None:
     """Let a quarantined phone get its configuration (pending -> known)."""
-    store, inventory, _ = _open(site)
-    try:
-        before = inventory.approve(MacAddress.parse(mac))
-    finally:
-        store.close()
+    before = approve_device(_settings(site), MacAddress.parse(mac))
     console.print(
         f"{MacAddress.parse(mac)}: {before.value} -> known (takes effect within 5 seconds)"
     )

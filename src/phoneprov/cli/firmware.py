@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from phoneprov.cli.common import SiteOption, console, handle_errors, print_json, site_path
 from phoneprov.config import load_settings
-from phoneprov.provisioning.firmware import FirmwareCatalog
-from phoneprov.provisioning.inventory import check_name
-from phoneprov.store import Store, open_store
+from phoneprov.provisioning.firmware import add_firmware, assign_firmware, list_firmware
 
 app = typer.Typer(
     help="Firmware images per model and group (staged rollouts).", no_args_is_help=True
@@ -20,12 +19,6 @@ app = typer.Typer(
 
 def _split(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def _catalog(site: Path | None) -> tuple[Store, FirmwareCatalog]:
-    settings = load_settings(site_path(site))
-    store = open_store(settings)
-    return store, FirmwareCatalog(settings.site_dir / "firmware", store.firmware, store.inventory)
 
 
 @app.command("add")
@@ -38,15 +31,14 @@ def add(
     site: Path | None = SiteOption,
 ) -> None:
     """Store an image by its sha256 (stored once however often it is added)."""
-    store, catalog = _catalog(site)
-    try:
-        record, new = catalog.add(file, version, models=_split(models), part=part)
-    finally:
-        store.close()
+    added = add_firmware(
+        load_settings(site_path(site)), file, version, models=_split(models), part=part
+    )
+    record = added.image
     name = f"{record.part}.sip.ld" if record.part else "sip.ld"
     console.print(
         f"{name} {record.version}: {record.size} bytes, sha256 {record.sha256}"
-        f"{'' if new else ' (same bytes already stored)'}",
+        f"{'' if added.new else ' (same bytes already stored)'}",
         highlight=False,
     )
 
@@ -62,13 +54,12 @@ def assign(
     site: Path | None = SiteOption,
 ) -> None:
     """Say which version phones run: per model, or for one group first."""
-    store, catalog = _catalog(site)
-    try:
-        targets = catalog.assign(version, models=_split(models), group=check_name(group, "group"))
-    finally:
-        store.close()
+    targets = assign_firmware(
+        load_settings(site_path(site)), version, models=_split(models), group=group
+    )
     console.print(
-        f"{version} assigned to {', '.join(targets)}; phones pick it up at their next boot or poll",
+        f"{escape(version)} assigned to {escape(', '.join(targets))}; phones pick it up at "
+        "their next boot or poll",
         highlight=False,
     )
 
@@ -77,12 +68,8 @@ def assign(
 @handle_errors
 def list_(site: Path | None = SiteOption, json: bool = typer.Option(False, "--json")) -> None:
     """Images in the catalog and the version each model and group runs."""
-    store, catalog = _catalog(site)
-    try:
-        images = catalog.rows.images()
-        assignments = catalog.rows.assignments()
-    finally:
-        store.close()
+    listing = list_firmware(load_settings(site_path(site)))
+    images, assignments = listing.images, listing.assignments
     if json:
         print_json(
             {

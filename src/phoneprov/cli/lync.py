@@ -22,9 +22,10 @@ from phoneprov.provisioning.lync.catalog import (
     Catalog,
     Package,
     add_package,
+    assign_version,
     import_layout,
 )
-from phoneprov.store import open_store
+from phoneprov.provisioning.lync.history import recent_requests
 
 FormatOption = typer.Option(OutputFormat.text, "--format", help="text or json.")
 GroupOption = typer.Option(
@@ -48,8 +49,8 @@ def _print_packages(packages: list[Package], output: OutputFormat, verb: str) ->
             f"{f.name} ({f.size} bytes, sha256 {f.sha256[:16]}...)" for f in package.files
         )
         console.print(
-            f"{verb} {package.key.label()} {package.version} module {package.module}: "
-            f"{escape(files)}",
+            f"{verb} {escape(package.key.label())} {escape(package.version)} module "
+            f"{escape(package.module)}: {escape(files)}",
             highlight=False,
             soft_wrap=True,
         )
@@ -125,9 +126,9 @@ def list_packages(
             if a.key.folded() == package.key.folded() and a.version == package.version
         ]
         table.add_row(
-            package.key.label(),
-            package.version,
-            package.module,
+            escape(package.key.label()),
+            escape(package.version),
+            escape(package.module),
             escape(", ".join(f"{f.name} ({f.size})" for f in package.files)),
             ", ".join(sorted(groups)) or "-",
         )
@@ -147,12 +148,20 @@ def assign(
 ) -> None:
     """Say which version a group (or everyone) runs: the staged rollout."""
     settings = load_settings(resolve_site(site))
-    catalog = Catalog.load(settings.site_dir)
-    key = catalog.match_key(
-        model=model, device_type=device_type, vendor=vendor, revision=revision, locale=locale
+    key = assign_version(
+        settings.site_dir,
+        version,
+        group,
+        model=model,
+        device_type=device_type,
+        vendor=vendor,
+        revision=revision,
+        locale=locale,
     )
-    catalog.with_assignment(key, version, group).save()
-    console.print(f"{key.label()}: {group or 'everyone'} runs {version}", highlight=False)
+    console.print(
+        f"{escape(key.label())}: {escape(group or 'everyone')} runs {escape(version)}",
+        highlight=False,
+    )
 
 
 @handle_errors
@@ -164,12 +173,7 @@ def requests(
     output: OutputFormat = FormatOption,
 ) -> None:
     """Show a device's latest update requests (what it reported, what it was offered)."""
-    settings = load_settings(resolve_site(site))
-    store = open_store(settings)
-    try:
-        rows = store.lync.recent(MacAddress.parse(mac), limit)
-    finally:
-        store.close()
+    rows = recent_requests(load_settings(resolve_site(site)), MacAddress.parse(mac), limit)
     if output is OutputFormat.json:
         print_json(
             [
@@ -189,8 +193,8 @@ def requests(
         return
     for row in rows:
         console.print(
-            f"{row.time:.0f} {row.ip} {row.side} {row.package} reported "
-            f"{row.reported or '-'}: {row.outcome} {row.offered}",
+            f"{row.time:.0f} {row.ip} {row.side} {escape(row.package)} reported "
+            f"{escape(row.reported or '-')}: {row.outcome} {escape(row.offered)}",
             highlight=False,
         )
         if raw:

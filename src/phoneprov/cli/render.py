@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import sys
-import xml.etree.ElementTree as ET
+from contextlib import closing
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from phoneprov.cli.common import SiteOption, console, handle_errors, site_path
 from phoneprov.config import load_settings
-from phoneprov.errors import InputError
 from phoneprov.model import MacAddress
-from phoneprov.protocols.polycom import MASTER_FILE
-from phoneprov.provisioning.render import SiteRenderer
-from phoneprov.store import open_store
-
-
-def _config_files(master: bytes, mac: MacAddress) -> list[str]:
-    root = ET.fromstring(master)
-    files = root.get("CONFIG_FILES", "")
-    return [
-        f.strip().replace("[PHONE_MAC_ADDRESS]", mac.value) for f in files.split(",") if f.strip()
-    ]
+from phoneprov.provisioning.preview import preview_files
 
 
 @handle_errors
@@ -45,31 +35,20 @@ def render(
     """Preview the files phoneprov renders for one phone, as the phone would get them."""
     settings = load_settings(site_path(site))
     device = MacAddress.parse(mac)
-    store = open_store(settings)
-    try:
-        renderer = SiteRenderer(settings, store)
-        names = [file] if file else [MASTER_FILE]
-        if not file:
-            master, _ = renderer.render(MASTER_FILE, device, public=bootstrap)
-            names += _config_files(master, device)
-        for name in names:
-            if renderer.template_for(name, renderer.facts(device)) is None:
-                if file:
-                    raise InputError(
-                        f"phoneprov does not render {name} for {device}",
-                        "A file of that name in the boot directory is served "
-                        "as is; per-device files need the phone in the inventory.",
-                    )
+    files = preview_files(settings, device, file, bootstrap=bootstrap, masked=not show_secrets)
+    with closing(files):
+        for shown in files:
+            if shown.body is None:
                 console.print(
-                    f"==> {name}: not rendered (served from the boot directory if it is there)",
+                    f"==> {escape(shown.name)}: not rendered (served from the boot directory "
+                    "if it is there)",
                     highlight=False,
                 )
                 continue
-            body, layer = renderer.render(name, device, public=bootstrap, masked=not show_secrets)
             if not file:
-                console.print(f"==> {name} (from {layer.shown})", highlight=False)
+                console.print(
+                    f"==> {escape(shown.name)} (from {escape(shown.layer)})", highlight=False
+                )
             sys.stdout.flush()
-            sys.stdout.write(body.decode())
+            sys.stdout.write(shown.body.decode())
             sys.stdout.flush()
-    finally:
-        store.close()

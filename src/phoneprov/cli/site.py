@@ -6,19 +6,17 @@ import logging
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from phoneprov.cli.common import SiteOption, console, handle_errors, site_path, with_ports
 from phoneprov.config import Settings, load_settings
 from phoneprov.errors import InputError
-from phoneprov.model import MacAddress
-from phoneprov.pki.trust import load_pem_certificates, load_trust_anchors
-from phoneprov.protocols import digest
 from phoneprov.provisioning import audit
-from phoneprov.provisioning.accounts import hash_password
+from phoneprov.provisioning.phone_accounts import list_accounts, remove_account, set_account
 from phoneprov.provisioning.site import demo_commands, init_site
+from phoneprov.provisioning.trust import add_trusted_ca, trusted_cas
 from phoneprov.servers.runner import run_workers
-from phoneprov.store import open_store
 
 trust_app = typer.Typer(
     help="Device trust anchors: CAs whose device certificates HTTPS accepts.", no_args_is_help=True
@@ -65,15 +63,15 @@ def init(
         database=database,
     )
     settings = report.settings
-    console.print(f"[green]site created in {report.site_dir}[/]")
+    console.print(f"[green]site created in {escape(str(report.site_dir))}[/]")
     for path in report.created:
-        console.print(f"  {path}", highlight=False)
-    console.print(f"\nServe it:  phoneprov serve --site {report.site_dir}")
+        console.print(f"  {escape(str(path))}", highlight=False)
+    console.print(f"\nServe it:  phoneprov serve --site {escape(str(report.site_dir))}")
     console.print(f"DHCP option 160 (and 66): {dhcp_hint(settings, settings.http.port)}")
     if report.demo_cert and report.demo_key:
         console.print("\nBoot the demo phone by hand, as the phone would:")
         for command in demo_commands(settings, report.demo_cert, report.demo_key):
-            console.print(f"  {command}", highlight=False, soft_wrap=True)
+            console.print(f"  {escape(command)}", highlight=False, soft_wrap=True)
 
 
 @handle_errors
@@ -99,7 +97,7 @@ def serve(
         )
 
     def ready(urls: dict[str, str], ports: dict[str, int]) -> None:
-        console.print(f"[green]phoneprov serving site {settings.site_dir}[/]")
+        console.print(f"[green]phoneprov serving site {escape(str(settings.site_dir))}[/]")
         for name in ("http", "https", "ftp", "tftp"):
             if name in urls:
                 console.print(f"  {name:5} {urls[name]}", highlight=False)
@@ -107,7 +105,9 @@ def serve(
             console.print(
                 f"DHCP option 160 (and 66): {dhcp_hint(settings, ports['http'])}", highlight=False
             )
-        console.print(f"logs: {settings.log_dir}/access.log, security.log", highlight=False)
+        console.print(
+            f"logs: {escape(str(settings.log_dir))}/access.log, security.log", highlight=False
+        )
 
     if workers > 1:
         console.print(f"starting {workers} worker processes on the same ports")
@@ -124,19 +124,8 @@ def trust_add(
     name: str | None = typer.Option(None, help="File name in the trust directory."),
 ) -> None:
     """Trust device certificates issued by another CA (a lab CA, another vendor)."""
-    settings = load_settings(site_path(site))
-    if not file.is_file():
-        raise InputError(f"{file} does not exist", "Give the path of a PEM file.")
-    certs = load_pem_certificates(file.read_bytes(), str(file))
-    target = settings.trust_dir / (name or file.name)
-    if target.suffix != ".pem":
-        target = target.with_suffix(".pem")
-    if target.exists():
-        raise InputError(f"{target} already exists", "Pick another --name.")
-    settings.trust_dir.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(file.read_bytes())
-    for cert in certs:
-        console.print(f"trusted: {cert.subject.rfc4514_string()}", highlight=False)
+    for ca in add_trusted_ca(load_settings(site_path(site)), file, name):
+        console.print(f"trusted: {escape(ca.subject)}", highlight=False)
     console.print("Restart `phoneprov serve` to use it.")
 
 
@@ -144,15 +133,12 @@ def trust_add(
 @handle_errors
 def trust_list(site: Path | None = SiteOption) -> None:
     """List the CAs whose device certificates the HTTPS listener accepts."""
-    settings = load_settings(site_path(site))
+    cas = trusted_cas(load_settings(site_path(site)))
     table = Table("subject", "not after", "file")
-    for path in sorted(settings.trust_dir.glob("*.pem")):
-        for cert in load_pem_certificates(path.read_bytes(), str(path)):
-            table.add_row(
-                cert.subject.rfc4514_string(), str(cert.not_valid_after_utc.date()), path.name
-            )
+    for ca in cas:
+        table.add_row(escape(ca.subject), str(ca.not_after), escape(ca.file))
     console.print(table)
-    if not load_trust_anchors(settings.trust_dir):
+    if not cas:
         raise InputError("the trust directory is empty", "Run `phoneprov trust add FILE.pem`.")
 
 
@@ -171,45 +157,17 @@ def account_set(
     kind: str = typer.Option("site", help="bootstrap (public, phones' default), site, or device."),
 ) -> None:
     """Create or change an HTTP digest / FTP account."""
-    settings = load_settings(site_path(site))
-    if kind not in ("bootstrap", "site", "device"):
-        raise InputError(
-            f"--kind {kind!r} is not bootstrap, site or device",
-            "Use --kind device for a per-phone account named by its MAC.",
-        )
-    mac = ""
-    if kind == "device":
-        mac = MacAddress.parse(username).value
-        username = mac
-    if not username or ":" in username:
-        raise InputError(f"user name {username!r} is empty or has a colon", "Pick a plain name.")
-    store = open_store(settings)
-    try:
-        store.put_account(
-            username,
-            kind,
-            settings.http.realm,
-            digest.ha1(username, settings.http.realm, password),
-            hash_password(password),
-            mac=mac,
-        )
-    finally:
-        store.close()
-    console.print(f"account {username} ({kind}) saved")
+    account = set_account(load_settings(site_path(site)), username, kind, password)
+    console.print(f"account {escape(account.username)} ({account.kind}) saved")
 
 
 @account_app.command("list")
 @handle_errors
 def account_list(site: Path | None = SiteOption) -> None:
     """List accounts (never their passwords)."""
-    settings = load_settings(site_path(site))
-    store = open_store(settings)
-    try:
-        table = Table("user", "kind", "mac", "realm")
-        for account in store.list_accounts():
-            table.add_row(account.username, account.kind, account.mac, account.realm)
-    finally:
-        store.close()
+    table = Table("user", "kind", "mac", "realm")
+    for account in list_accounts(load_settings(site_path(site))):
+        table.add_row(escape(account.username), account.kind, account.mac, escape(account.realm))
     console.print(table)
 
 
@@ -217,14 +175,8 @@ def account_list(site: Path | None = SiteOption) -> None:
 @handle_errors
 def account_remove(username: str, site: Path | None = SiteOption) -> None:
     """Remove an account."""
-    settings = load_settings(site_path(site))
-    store = open_store(settings)
-    try:
-        if not store.remove_account(username):
-            raise InputError(f"no account named {username}", "See `phoneprov account list`.")
-    finally:
-        store.close()
-    console.print(f"account {username} removed")
+    remove_account(load_settings(site_path(site)), username)
+    console.print(f"account {escape(username)} removed")
 
 
 def register(app: typer.Typer) -> None:

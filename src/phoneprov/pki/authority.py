@@ -312,15 +312,6 @@ class CertificateAuthority:
         """Sign a fresh CRL of every revoked certificate to ``crl.pem``; return its path."""
         return revocation.write_crl(self, self._key, _now())
 
-    def crl_pem(self) -> bytes:
-        """Return the current CRL in PEM, regenerating it if missing or past half its life."""
-        return revocation.current_crl_pem(self, self._key, _now())
-
-    def is_revoked(self, serial: int) -> bool:
-        """True if this CA revoked ``serial``."""
-        record = read_index(self.pki_dir).find(serial)
-        return record is not None and record.revoked
-
 
 def _archive(pki_dir: Path) -> Path:
     """Move the CA files, index, CRL and issued copies into ``replaced-<time>/``; return it."""

@@ -55,11 +55,6 @@ def common_name(cert: x509.Certificate) -> str | None:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
-def name_text(name: x509.Name) -> str:
-    """Return a name as RFC 4514 text (``CN=Polycom Root CA``)."""
-    return name.rfc4514_string()
-
-
 def mac_of(cert: x509.Certificate) -> MacAddress | None:
     """Return the MAC in the subject CN (how phones name themselves), or None."""
     cn = common_name(cert)

@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 ExportFormat = Literal["pem", "der", "p7b", "p7b-pem"]
-EXPORT_FORMATS: tuple[ExportFormat, ...] = ("pem", "der", "p7b", "p7b-pem")
 
 
 def export_chain(chain: list[x509.Certificate], fmt: ExportFormat) -> bytes:
@@ -30,8 +29,3 @@ def export_chain(chain: list[x509.Certificate], fmt: ExportFormat) -> bytes:
         return chain[0].public_bytes(serialization.Encoding.DER)
     encoding = serialization.Encoding.DER if fmt == "p7b" else serialization.Encoding.PEM
     return pkcs7.serialize_certificates(chain, encoding)
-
-
-def p7b_pem(certs: list[x509.Certificate]) -> bytes:
-    """Return ``certs`` as a PEM PKCS#7 bundle (``-----BEGIN PKCS7-----``)."""
-    return pkcs7.serialize_certificates(certs, serialization.Encoding.PEM)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
-    CertificateIssuerPrivateKeyTypes,
     CertificatePublicKeyTypes,
 )
 
@@ -57,8 +56,3 @@ def describe_public_key(key: CertificatePublicKeyTypes) -> str:
     if isinstance(key, ec.EllipticCurvePublicKey):
         return f"EC-{key.curve.name}"
     return type(key).__name__.removesuffix("PublicKey").lstrip("_")
-
-
-def as_issuer_key(key: PrivateKey) -> CertificateIssuerPrivateKeyTypes:
-    """Narrow a PrivateKey to the type ``CertificateBuilder.sign`` accepts."""
-    return key

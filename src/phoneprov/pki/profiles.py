@@ -23,8 +23,6 @@ KeyType = Literal["ec-p256", "rsa-2048", "rsa-3072", "rsa-4096"]
 HashName = Literal["sha256", "sha384"]
 ChainProfile = Literal["modern", "legacy"]
 KEY_TYPES: tuple[str, ...] = get_args(KeyType)
-HASH_NAMES: tuple[str, ...] = get_args(HashName)
-
 # RFC 5280 ub-common-name: a CN longer than 64 characters is not a valid certificate.
 MAX_CN = 64
 # Phones and old TLS stacks mishandle serials over 20 octets (RFC 5280 §4.1.2.2).

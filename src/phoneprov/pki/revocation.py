@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from phoneprov.errors import CertificateError, InputError
 from phoneprov.model import MacAddress
 from phoneprov.pki.files import write_atomic
-from phoneprov.pki.index import CertRecord, IndexState, read_index, update_index
+from phoneprov.pki.index import CertRecord, IndexState, update_index
 from phoneprov.pki.keys import PrivateKey, PublicKey
 
 if TYPE_CHECKING:
@@ -147,18 +147,6 @@ def write_crl(ca: CertificateAuthority, key: PrivateKey, now: datetime) -> Path:
     return crl_path(ca.pki_dir)
 
 
-def current_crl_pem(ca: CertificateAuthority, key: PrivateKey, now: datetime) -> bytes:
-    """Return crl.pem, regenerated first if it is missing or past half its lifetime."""
-    path = crl_path(ca.pki_dir)
-    if path.is_file():
-        crl = x509.load_pem_x509_crl(path.read_bytes())
-        next_update = crl.next_update_utc
-        if next_update is not None and now < next_update - CRL_LIFETIME / 2:
-            return path.read_bytes()
-    write_crl(ca, key, now)
-    return path.read_bytes()
-
-
 def load_crl(pki_dir: Path) -> x509.CertificateRevocationList | None:
     """Return the CA's CRL, None if there is none; raise CertificateError if its
     signature does not match ``ca.pem``."""
@@ -208,8 +196,3 @@ class RevokedSerials:
             self._serials = revoked_serials(self.pki_dir) if stamp is not None else frozenset()
             self._stamp = stamp
         return self._serials
-
-
-def revoked_records(pki_dir: Path) -> tuple[CertRecord, ...]:
-    """Return the index records marked revoked."""
-    return tuple(r for r in read_index(pki_dir).records if r.revoked)

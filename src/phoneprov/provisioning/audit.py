@@ -82,6 +82,31 @@ class Audit:
             f" detail={_quote(detail)}" if detail else "",
         )
 
+    def template_error(
+        self,
+        *,
+        ip: str,
+        protocol: str,
+        identity: str,
+        path: str,
+        template: str,
+        line: int | None,
+        detail: str,
+    ) -> None:
+        """A template failed for a phone: an error line, not a refusal (fail2ban must not ban)."""
+        self.security_log.error(
+            "%s phoneprov-security template-error ip=%s proto=%s identity=%s path=%s "
+            "template=%s line=%s detail=%s",
+            _stamp(),
+            ip,
+            protocol,
+            identity,
+            path,
+            template,
+            line or "-",
+            detail.replace("\n", " "),
+        )
+
 
 def configure(log_dir: Path | None, *, console: bool = True) -> list[logging.Handler]:
     """Send access and security lines to files in ``log_dir`` (and the console).

@@ -19,7 +19,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from phoneprov.config import Settings
 from phoneprov.model import CertKind, MacAddress
+from phoneprov.pki.authority import LEGACY_DIR, CertificateAuthority
 from phoneprov.pki.inspect import PolycomAnchors, classify_device_cert
 from phoneprov.pki.revocation import RevokedSerials
 
@@ -57,6 +59,17 @@ class CertIdentifier:
         self.polycom = polycom
         self.revocations = [RevokedSerials(path) for path in pki_dirs]
         self._cache: OrderedDict[bytes, DeviceCertFacts] = OrderedDict()
+
+    @classmethod
+    def for_site(cls, settings: Settings) -> CertIdentifier:
+        """The site's identifier: its CA, and the legacy SHA-1 CA when the site has one."""
+        ca = CertificateAuthority.load(settings.pki_dir)
+        roots, pki_dirs = [ca.cert], [settings.pki_dir]
+        legacy_dir = settings.pki_dir / LEGACY_DIR
+        if CertificateAuthority.exists(legacy_dir):
+            roots.append(CertificateAuthority.load(legacy_dir).cert)
+            pki_dirs.append(legacy_dir)
+        return cls(roots, pki_dirs)
 
     def facts(self, der: bytes, now: dt.datetime) -> DeviceCertFacts:
         """What the certificate says (cached per certificate)."""

@@ -20,14 +20,18 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from phoneprov.config import Settings
 from phoneprov.errors import InputError
 from phoneprov.model import MacAddress
 from phoneprov.protocols.phonemodels import find_model
-from phoneprov.records import ImageRecord
+from phoneprov.provisioning.inventory import check_name
+from phoneprov.records import Assignment, ImageRecord
+from phoneprov.store import open_store
 from phoneprov.store.base import FirmwareRepo, InventoryRepo
 
 LOOP_FLAG = "firmware-loop"
@@ -47,6 +51,22 @@ class FirmwareFile:
     image: ImageRecord | None = None
     path: Path | None = None
     body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddedImage:
+    """An image stored by ``add_firmware``; ``new`` is False when its bytes were there already."""
+
+    image: ImageRecord
+    new: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareListing:
+    """The catalog: every image, and the version each model and group runs."""
+
+    images: tuple[ImageRecord, ...]
+    assignments: tuple[Assignment, ...]
 
 
 def check_version(text: str) -> str:
@@ -237,3 +257,40 @@ class FirmwareCatalog:
         elif count == 1:
             self.inventory.set_flag(mac, LOOP_FLAG, on=False)
         return count
+
+
+@contextmanager
+def _site_catalog(settings: Settings) -> Iterator[FirmwareCatalog]:
+    """The site's catalog over a store that is closed when the block ends."""
+    with closing(open_store(settings)) as store:
+        yield FirmwareCatalog(settings.site_dir / "firmware", store.firmware, store.inventory)
+
+
+def add_firmware(
+    settings: Settings, source: Path, version: str, *, models: Sequence[str] = (), part: str = ""
+) -> AddedImage:
+    """Store the image ``source`` for (version, part) in the site's catalog.
+
+    Raises InputError for a missing file or a bad version, part or model.
+    """
+    with _site_catalog(settings) as catalog:
+        image, new = catalog.add(source, version, models=models, part=part)
+    return AddedImage(image, new)
+
+
+def assign_firmware(
+    settings: Settings, version: str, *, models: Sequence[str] = (), group: str = ""
+) -> list[str]:
+    """Assign ``version`` to ``group``, or to models; returns the targets (``model VVX410``).
+
+    Raises InputError for a bad group name, a version not in the catalog, or no model.
+    """
+    check_name(group, "group")
+    with _site_catalog(settings) as catalog:
+        return catalog.assign(version, models=models, group=group)
+
+
+def list_firmware(settings: Settings) -> FirmwareListing:
+    """Every image in the site's catalog and every assignment."""
+    with _site_catalog(settings) as catalog:
+        return FirmwareListing(tuple(catalog.rows.images()), tuple(catalog.rows.assignments()))

@@ -6,6 +6,8 @@ previous version intact. Overrides and contacts keep their previous versions
 in ``<site>/versions/<folder>/`` (outside the boot directory, never served).
 
 HTTP PUT replaces the whole file and FTP APPE appends (docs/decisions/0002).
+``Uploads`` is the service the listeners call: it asks the gate, checks the
+declared size, and after a committed upload records an event and enrols a CSR.
 """
 
 from __future__ import annotations
@@ -17,8 +19,14 @@ from pathlib import Path
 
 from phoneprov.config import UploadSettings
 from phoneprov.errors import UploadError
-from phoneprov.protocols.polycom import Resource, UploadKind
+from phoneprov.model import Principal, PrincipalKind
+from phoneprov.policy import Action
+from phoneprov.protocols.polycom import Resource, ResourceKind, UploadKind
 from phoneprov.provisioning.bootdir import BootDir
+from phoneprov.provisioning.enrolment import handle_csr
+from phoneprov.provisioning.gate import Gate, NotFound
+from phoneprov.records import Event
+from phoneprov.store import Recorder
 
 _COPY_CHUNK = 1 << 20
 
@@ -105,7 +113,9 @@ class UploadWriter:
             path.unlink(missing_ok=True)
 
 
-class UploadService:
+class UploadFolder:
+    """Where each upload kind lands, and the kept versions of the files phones read back."""
+
     def __init__(
         self,
         boot: BootDir,
@@ -117,6 +127,18 @@ class UploadService:
         self.versions_root = versions_root
         self.settings = settings
         self.folders = folders
+
+    def existing(self, resource: Resource) -> Path:
+        """The file on disk for ``resource`` (a root upload sits in its kind's folder).
+
+        Raises NotFound when there is none.
+        """
+        path = self.boot.locate(resource.path)
+        if not path.is_file() and resource.kind is ResourceKind.UPLOAD and not resource.folder:
+            path = self.target(resource)
+        if not path.is_file():
+            raise NotFound(f"{resource.path} does not exist")
+        return path
 
     def target(self, resource: Resource) -> Path:
         """Where an upload lands: its kind's folder, MAC in lower case (policy checked it)."""
@@ -140,7 +162,65 @@ class UploadService:
             self.settings.keep_versions,
         )
 
-    def versions_of(self, resource: Resource) -> list[Path]:
-        assert resource.upload_kind is not None
-        folder = self.versions_root / self.folders[resource.upload_kind]
-        return sorted(folder.glob(f"{resource.name.lower()}.*")) if folder.is_dir() else []
+
+class Uploads:
+    """What a phone may write and delete, for every listener of one process."""
+
+    def __init__(self, gate: Gate, folder: UploadFolder, recorder: Recorder) -> None:
+        self.gate = gate
+        self.folder = folder
+        self.recorder = recorder
+        self.settings = gate.settings
+
+    def open(
+        self,
+        principal: Principal,
+        raw: str,
+        *,
+        ip: str,
+        append: bool = False,
+        decoded: bool = False,
+        declared_size: int | None = None,
+    ) -> tuple[Resource, UploadWriter]:
+        """Authorize an upload and return its writer (atomic on commit).
+
+        Raises Refused; ``declared_size`` (HTTP Content-Length) over the kind's
+        limit raises UploadError (413) before anything is written.
+        """
+        resource = self.gate.resolve(principal, raw, ip=ip, decoded=decoded)
+        self.gate.check(principal, Action.WRITE, resource, ip=ip)
+        kind = resource.upload_kind
+        assert kind is not None  # policy allows writes to upload names only
+        limit = self.settings.uploads.limit_for(kind)
+        if declared_size is not None and declared_size > limit:
+            raise UploadError(
+                f"upload {resource.name} declares {declared_size} bytes; the "
+                f"{kind.limit_class} limit is {limit} bytes",
+                f"Raise [uploads] {kind.limit_class}_max in phoneprov.toml.",
+                http_status=413,
+            )
+        return resource, self.folder.open(resource, append=append)
+
+    def committed(self, principal: Principal, resource: Resource, path: Path, size: int) -> None:
+        """After a committed upload: an event on the device, and CSR enrolment.
+
+        A CSR is enrolled only when it came over the phone's own mutual-TLS
+        session: a public or per-device account could upload one for any MAC.
+        """
+        owner = resource.owner
+        if owner is None:
+            return
+        detail = f"{resource.name} {size} bytes"
+        self.recorder.event(Event(time.time(), owner.value, "upload", detail))
+        if (
+            resource.upload_kind is UploadKind.CSR
+            and principal.kind is PrincipalKind.DEVICE_CERT
+            and principal.mac == owner
+        ):
+            self.recorder.event(handle_csr(self.settings, owner, path).event)
+
+    def delete(self, principal: Principal, raw: str, *, ip: str, decoded: bool = False) -> None:
+        """Delete a phone's own upload. Raises Refused or NotFound."""
+        resource = self.gate.resolve(principal, raw, ip=ip, decoded=decoded)
+        self.gate.check(principal, Action.DELETE, resource, ip=ip)
+        self.folder.existing(resource).unlink()

@@ -2,7 +2,8 @@
 
 HTTP: RFC 7616 digest for the bootROM/Updater (phase 1 of the secure
 bootstrap). HTTPS: mutual TLS; the client certificate's CN is the MAC
-(phase 2). Both hand every request to ``AccessService`` so one policy decides.
+(phase 2). Both hand every request to the phone services (reads, uploads) so
+one policy decides.
 aiohttp is used because it is the maintained server that exposes the verified
 client certificate to the handler (``transport.get_extra_info("ssl_object")``).
 """
@@ -18,36 +19,16 @@ from collections.abc import Awaitable, Callable
 from aiohttp import ClientPayloadError, web
 
 from phoneprov.errors import UploadError
-from phoneprov.model import MacAddress, Principal, PrincipalKind, Protocol
+from phoneprov.model import Principal, PrincipalKind, Protocol
 from phoneprov.policy import Reason
 from phoneprov.protocols import digest
 from phoneprov.protocols.polycom import UserAgent, parse_user_agent
-from phoneprov.provisioning.access import AccessService, NotFound, Refused
-from phoneprov.provisioning.identify import CertIdentifier
+from phoneprov.provisioning.client_certs import CertIdentifier
+from phoneprov.provisioning.gate import NotFound, Refused
 from phoneprov.provisioning.render import RenderError
-from phoneprov.records import Account
+from phoneprov.provisioning.services import PhoneServices
 
-ACCOUNT_TTL = 5.0
 UPLOAD_CHUNK = 64 * 1024
-
-
-class Accounts:
-    """Digest accounts from the store, cached briefly (the store is the truth)."""
-
-    def __init__(self, access: AccessService) -> None:
-        self.access = access
-        self._cache: dict[str, tuple[float, Account | None]] = {}
-
-    def get(self, username: str) -> Account | None:
-        now = time.monotonic()
-        hit = self._cache.get(username)
-        if hit is not None and now - hit[0] < ACCOUNT_TTL:
-            return hit[1]
-        account = self.access.store.get_account(username)
-        if len(self._cache) > 10000:
-            self._cache.clear()
-        self._cache[username] = (now, account)
-        return account
 
 
 def _peer(request: web.Request) -> str:
@@ -59,27 +40,26 @@ class PhoneHandler:
 
     def __init__(
         self,
-        access: AccessService,
+        services: PhoneServices,
         *,
         secure: bool,
         authority: digest.DigestAuthority | None = None,
         identifier: CertIdentifier | None = None,
     ) -> None:
-        self.access = access
+        self.services = services
         self.secure = secure
         self.authority = authority
         self.identifier = identifier
-        self.accounts = Accounts(access)
         self.protocol = Protocol.HTTPS if secure else Protocol.HTTP
-        self.tolerate_expired = access.settings.https.tolerate_expired_device_certs
+        self.tolerate_expired = services.settings.https.tolerate_expired_device_certs
 
     # identity
-    def _refuse_auth(self, request: web.Request, reason: str, identity: str) -> None:
-        self.access.audit.refused(
+    def _refuse_auth(self, request: web.Request, reason: Reason, identity: str) -> None:
+        self.services.audit.refused(
             protocol=self.protocol.value,
             ip=_peer(request),
             identity=identity,
-            reason=reason,
+            reason=reason.value,
             path=request.path,
         )
 
@@ -94,29 +74,21 @@ class PhoneHandler:
         creds = digest.parse_authorization(request.headers.get("Authorization"))
         if creds is None:
             return self._challenge()
-        account = self.accounts.get(creds.username)
+        account = self.services.accounts.get(creds.username)
         identity = f"user:{creds.username}"
         if account is None or (
-            account.kind == "device" and not self.access.settings.http.allow_device_accounts
+            account.kind == "device" and not self.services.settings.http.allow_device_accounts
         ):
-            self._refuse_auth(request, "unknown-user", identity)
+            self._refuse_auth(request, Reason.UNKNOWN_USER, identity)
             return self._challenge()
         assert self.authority is not None
         verdict = self.authority.verify(creds, request.method, account.ha1, time.time())
         if verdict is digest.Verdict.STALE:
             return self._challenge(stale=True)
         if verdict is not digest.Verdict.OK:
-            self._refuse_auth(request, f"digest-{verdict.value}", identity)
+            self._refuse_auth(request, Reason(f"digest-{verdict.value}"), identity)
             return self._challenge()
-        if account.kind == "device" and account.mac:
-            return self.access.device_principal(
-                PrincipalKind.DEVICE_ACCOUNT,
-                self.protocol,
-                MacAddress(account.mac),
-                name=account.username,
-            )
-        kind = PrincipalKind.SITE_ACCOUNT if account.kind == "site" else PrincipalKind.BOOTSTRAP
-        return Principal(kind, self.protocol, account.username)
+        return self.services.accounts.principal(account, self.protocol)
 
     def _cert_principal(self, request: web.Request) -> Principal | web.Response:
         assert self.identifier is not None
@@ -124,21 +96,21 @@ class PhoneHandler:
         ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         if not der:
-            self._refuse_auth(request, "no-client-certificate", "anonymous")
+            self._refuse_auth(request, Reason.NO_CLIENT_CERTIFICATE, "anonymous")
             return web.Response(status=403, text="client certificate required\n")
         now = dt.datetime.now(dt.UTC)
         facts = self.identifier.facts(der, now)
         identity = f"cert:{facts.common_name or '?'}"
         if self.identifier.revoked(facts):
-            self._refuse_auth(request, "certificate-revoked", identity)
+            self._refuse_auth(request, Reason.CERTIFICATE_REVOKED, identity)
             return web.Response(status=403, text="certificate revoked\n")
         if facts.expired(now) and not self.tolerate_expired:
-            self._refuse_auth(request, "certificate-expired", identity)
+            self._refuse_auth(request, Reason.CERTIFICATE_EXPIRED, identity)
             return web.Response(status=403, text="certificate expired\n")
         if facts.mac is None:
-            self._refuse_auth(request, "certificate-cn-not-mac", identity)
+            self._refuse_auth(request, Reason.CERTIFICATE_CN_NOT_MAC, identity)
             return web.Response(status=403, text="certificate common name is not a MAC\n")
-        return self.access.device_principal(
+        return self.services.identity.device_principal(
             PrincipalKind.DEVICE_CERT, self.protocol, facts.mac, cert_kind=facts.kind
         )
 
@@ -174,7 +146,7 @@ class PhoneHandler:
         except NotFound:
             response = web.Response(status=404, text="not found\n")
         except RenderError:
-            # The access service logged the template and line; the phone retries later.
+            # The read service logged the template and line; the phone retries later.
             response = web.Response(status=500, text="configuration template error\n")
         except UploadError as error:
             response = web.Response(status=error.http_status, text=f"{error}\n")
@@ -182,12 +154,11 @@ class PhoneHandler:
             # The phone went away mid-upload; the writer already discarded the partial file.
             self._log(request, principal.label(), f"aborted:{error.__class__.__name__}", 0, started)
             raise
-        self.access.note(
+        self.services.identity.note(
             principal,
             ip=_peer(request),
             agent=agent,
             user_agent=request.headers.get("User-Agent", ""),
-            path=raw_path,
         )
         size = response.content_length or 0
         self._log(request, principal.label(), response.status, size, started)
@@ -200,7 +171,7 @@ class PhoneHandler:
         raw_path: str,
         agent: UserAgent | None = None,
     ) -> web.StreamResponse:
-        grant = self.access.read(principal, raw_path, ip=_peer(request), agent=agent)
+        grant = self.services.reads.read(principal, raw_path, ip=_peer(request), agent=agent)
         if grant.body is not None:
             return web.Response(
                 body=grant.body,
@@ -211,7 +182,7 @@ class PhoneHandler:
         return web.FileResponse(grant.path, headers={"Content-Type": grant.content_type})
 
     async def _put(self, request: web.Request, principal: Principal, raw_path: str) -> web.Response:
-        resource, writer = self.access.open_upload(
+        resource, writer = self.services.uploads.open(
             principal, raw_path, ip=_peer(request), declared_size=request.content_length
         )
         existed = writer.target.exists()
@@ -225,14 +196,14 @@ class PhoneHandler:
             writer.abort()
             raise
         await asyncio.get_running_loop().run_in_executor(
-            None, self.access.uploaded, principal, resource, writer.target, writer.size
+            None, self.services.uploads.committed, principal, resource, writer.target, writer.size
         )
         return web.Response(status=204 if existed else 201)
 
     def _log(
         self, request: web.Request, identity: str, status: int | str, size: int, started: float
     ) -> None:
-        self.access.audit.access(
+        self.services.audit.access(
             protocol=self.protocol.value,
             ip=_peer(request),
             identity=identity,

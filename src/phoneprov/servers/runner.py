@@ -25,17 +25,15 @@ from aiohttp import web
 
 from phoneprov.config import Settings
 from phoneprov.errors import ListenError, PhoneprovError
-from phoneprov.pki.authority import LEGACY_DIR, CertificateAuthority
 from phoneprov.protocols.digest import DigestAuthority
-from phoneprov.provisioning.access import AccessService
 from phoneprov.provisioning.audit import Audit
-from phoneprov.provisioning.identify import CertIdentifier
-from phoneprov.provisioning.site import NONCE_SECRET
+from phoneprov.provisioning.services import PhoneServices, open_phone_services
+from phoneprov.servers.ftp.server import start_ftp
 from phoneprov.servers.http import InFlight, PhoneHandler, build_app
-from phoneprov.servers.lync import lync_routes
+from phoneprov.servers.lync import LyncHandler, lync_routes
+from phoneprov.servers.tftp import start_tftp
 from phoneprov.servers.tls import server_context
 from phoneprov.servers.tlsgate import TlsGate, limit_tls_buffers
-from phoneprov.store import Recorder, Store, open_store
 
 GRACE = 30.0
 log = logging.getLogger("phoneprov.server")
@@ -50,9 +48,8 @@ class Running:
     """What ``start`` brought up; ``stop`` takes it down in reverse order."""
 
     settings: Settings
-    store: Store
-    recorder: Recorder
-    access: AccessService
+    services: PhoneServices
+    lync: LyncHandler
     runners: list[web.AppRunner] = field(default_factory=list)
     servers: list[asyncio.AbstractServer] = field(default_factory=list)
     others: list[Closable] = field(default_factory=list)
@@ -75,8 +72,7 @@ class Running:
             await runner.cleanup()
         for task in list(self.tls_tasks):
             task.cancel()
-        self.recorder.stop()
-        self.store.close()
+        self.services.close()
 
 
 def _bind_error(error: OSError, what: str, port: int, flag: str) -> ListenError:
@@ -118,11 +114,9 @@ async def start(
 ) -> Running:
     """Bring up every enabled listener; raise ListenError naming a busy port."""
     audit = audit or Audit()
-    store = open_store(settings)
-    recorder = Recorder(store)
-    recorder.start()
-    access = AccessService(settings, store, recorder, audit)
-    running = Running(settings, store, recorder, access)
+    services = open_phone_services(settings, audit)
+    ports: dict[str, int] = {}
+    running = Running(settings, services, LyncHandler(services, ports), ports=ports)
     host = _display_host(settings)
     try:
         if settings.http.enabled:
@@ -132,7 +126,7 @@ async def start(
             await _start_https(running, audit, reuse_port)
             running.urls["https"] = f"https://{host}:{running.ports['https']}/"
         for name, starter in _optional_starters(settings):
-            handle = await starter(settings, access)
+            handle = await starter(settings, services)
             running.others.append(handle)
             running.ports[name] = int(getattr(handle, "port", 0))
             running.urls[name] = f"{name}://{host}:{running.ports[name]}/"
@@ -146,7 +140,7 @@ async def _listener(
     running: Running, handler: PhoneHandler, name: str, bind: str, port: int, reuse_port: bool
 ) -> tuple[web.AppRunner, socket.socket]:
     """The aiohttp runner and the bound socket of one phone listener."""
-    routes = lync_routes(running.access, running.ports, secure=handler.secure)
+    routes = lync_routes(running.lync, secure=handler.secure)
     tracker = InFlight()
     running.in_flight.append(tracker)
     runner = web.AppRunner(
@@ -164,9 +158,9 @@ async def _listener(
 
 async def _start_http(running: Running, audit: Audit, reuse_port: bool) -> None:
     settings = running.settings
-    secret = (settings.pki_dir / NONCE_SECRET).read_bytes()
+    secret = running.services.digest_secret()
     handler = PhoneHandler(
-        running.access,
+        running.services,
         secure=False,
         authority=DigestAuthority(secret, settings.http.realm, settings.http.nonce_lifetime),
     )
@@ -180,13 +174,9 @@ async def _start_https(running: Running, audit: Audit, reuse_port: bool) -> None
     settings = running.settings
     context = server_context(settings)
     limit_tls_buffers()
-    ca = CertificateAuthority.load(settings.pki_dir)
-    roots, pki_dirs = [ca.cert], [settings.pki_dir]
-    legacy_dir = settings.pki_dir / LEGACY_DIR
-    if CertificateAuthority.exists(legacy_dir):
-        roots.append(CertificateAuthority.load(legacy_dir).cert)
-        pki_dirs.append(legacy_dir)
-    handler = PhoneHandler(running.access, secure=True, identifier=CertIdentifier(roots, pki_dirs))
+    handler = PhoneHandler(
+        running.services, secure=True, identifier=running.services.cert_identifier()
+    )
     runner, sock = await _listener(
         running, handler, "https", settings.https.bind, settings.https.port, reuse_port
     )
@@ -198,26 +188,16 @@ async def _start_https(running: Running, audit: Audit, reuse_port: bool) -> None
     running.servers.append(server)
 
 
-Starter = Callable[[Settings, AccessService], Awaitable[Closable]]
+Starter = Callable[[Settings, PhoneServices], Awaitable[Closable]]
 
 
 def _optional_starters(settings: Settings) -> list[tuple[str, Starter]]:
-    """FTP and TFTP listeners, when enabled and built into this installation."""
+    """FTP and TFTP listeners, when enabled."""
     starters: list[tuple[str, Starter]] = []
     if settings.ftp.enabled:
-        try:
-            from phoneprov.servers.ftp.server import start_ftp
-        except ImportError:
-            pass
-        else:
-            starters.append(("ftp", start_ftp))
+        starters.append(("ftp", start_ftp))
     if settings.tftp.enabled:
-        try:
-            from phoneprov.servers.tftp import start_tftp
-        except ImportError:
-            pass
-        else:
-            starters.append(("tftp", lambda s, access: start_tftp(s.tftp, access)))
+        starters.append(("tftp", lambda s, services: start_tftp(s.tftp, services)))
     return starters
 
 

@@ -3,7 +3,7 @@
 One socket on the configured port takes requests. Each accepted request gets
 its own socket on an ephemeral port, the server's transfer ID (RFC 1350 §4), and
 one transfer state machine; timers are ``loop.call_at`` at the machine's
-deadline. Every request goes through ``AccessService`` with the TFTP principal,
+deadline. Every request goes through the phone services with the TFTP principal,
 so the one policy decides; refusals become TFTP error packets.
 """
 
@@ -19,6 +19,7 @@ from typing import cast
 from phoneprov.config import TftpSettings
 from phoneprov.errors import ListenError, PhoneprovError
 from phoneprov.model import Principal, PrincipalKind, Protocol
+from phoneprov.policy import Reason
 from phoneprov.protocols.tftp.codec import (
     ErrorCode,
     Request,
@@ -36,7 +37,8 @@ from phoneprov.protocols.tftp.transfer import (
     negotiate,
     prepare_content,
 )
-from phoneprov.provisioning.access import AccessService, NotFound, Refused
+from phoneprov.provisioning.gate import NotFound, Refused
+from phoneprov.provisioning.services import PhoneServices
 from phoneprov.provisioning.uploads import UploadWriter
 
 Address = tuple[str, int]
@@ -166,9 +168,9 @@ class _Listener(asyncio.DatagramProtocol):
 class TftpServer:
     """The running listener; ``port`` is the bound port, ``close()`` stops everything."""
 
-    def __init__(self, settings: TftpSettings, access: AccessService) -> None:
+    def __init__(self, settings: TftpSettings, services: PhoneServices) -> None:
         self.settings = settings
-        self.access = access
+        self.services = services
         self.loop = asyncio.get_running_loop()
         self.sessions: dict[Address, _Session] = {}  # by client address: one transfer each
         self.opening: set[asyncio.Task[None]] = set()
@@ -193,7 +195,7 @@ class TftpServer:
         try:
             packet = decode(data)
         except TftpError as error:
-            self._refuse(peer, error.code, str(error), "malformed-request", "")
+            self._refuse(peer, error.code, str(error), Reason.MALFORMED_REQUEST, "")
             return
         if not isinstance(packet, Request):
             # Late traffic of an ended transfer (tftp-hpa ACKs the error it was sent) or an
@@ -204,14 +206,14 @@ class TftpServer:
                 peer,
                 ErrorCode.NOT_DEFINED,
                 f"server busy: {len(self.sessions)} transfers in progress; try again",
-                "busy",
+                Reason.BUSY,
                 packet.filename,
             )
             return
         try:
             transfer, job = self._prepare(packet, peer)
         except Refused:
-            # AccessService already wrote the security line with the policy reason.
+            # The gate already wrote the security line with the policy reason.
             self._answer(peer, packet, ErrorCode.ACCESS_VIOLATION, "access violation")
             return
         except NotFound:
@@ -222,7 +224,7 @@ class TftpServer:
             return
         except (OSError, PhoneprovError) as error:
             # The detail (a server path, an errno) is for the administrator, not the client.
-            self._security(peer[0], "server-error", packet.filename, str(error))
+            self._security(peer[0], Reason.SERVER_ERROR, packet.filename, str(error))
             self._answer(peer, packet, ErrorCode.NOT_DEFINED, "the file cannot be read")
             return
         session = _Session(self, peer, transfer, job)
@@ -231,17 +233,19 @@ class TftpServer:
         self.opening.add(task)
         task.add_done_callback(self.opening.discard)
 
-    def _refuse(self, peer: Address, code: ErrorCode, message: str, reason: str, path: str) -> None:
+    def _refuse(
+        self, peer: Address, code: ErrorCode, message: str, reason: Reason, path: str
+    ) -> None:
         self._security(peer[0], reason, path, message)
         self._error(peer, code, message)
 
-    def _security(self, ip: str, reason: str, path: str, detail: str) -> None:
-        """One security-log line for a refusal the access service did not make itself."""
-        self.access.audit.refused(
+    def _security(self, ip: str, reason: Reason, path: str, detail: str) -> None:
+        """One security-log line for a refusal the gate did not make itself."""
+        self.services.audit.refused(
             protocol=Protocol.TFTP.value,
             ip=ip,
             identity=PRINCIPAL.label(),
-            reason=reason,
+            reason=reason.value,
             path=path,
             detail=detail,
         )
@@ -253,10 +257,10 @@ class TftpServer:
     def _prepare(
         self, request: Request, peer: Address
     ) -> tuple[ReadTransfer | WriteTransfer, _Job]:
-        """Ask the access service, then build the state machine; raises what it refuses."""
+        """Ask the phone services, then build the state machine; raises what it refuses."""
         job = _Job(request, peer[0], time.perf_counter())
         if request.is_write:
-            _resource, writer = self.access.open_upload(
+            _resource, writer = self.services.uploads.open(
                 PRINCIPAL, request.filename, ip=peer[0], decoded=True
             )
             limits = Limits(self.limits.timeout, self.limits.retries, max_upload=writer.limit)
@@ -267,7 +271,7 @@ class TftpServer:
                 raise
             job.writer = writer
             return WriteTransfer(negotiated, request.mode, limits), job
-        grant = self.access.read(PRINCIPAL, request.filename, ip=peer[0], decoded=True)
+        grant = self.services.reads.read(PRINCIPAL, request.filename, ip=peer[0], decoded=True)
         content: Content
         if grant.body is not None:
             content = BytesContent(grant.body)
@@ -294,7 +298,9 @@ class TftpServer:
                 lambda: session, local_addr=(host, 0), family=family
             )
         except OSError as error:
-            self._security(session.peer[0], "no-socket", session.job.request.filename, str(error))
+            self._security(
+                session.peer[0], Reason.NO_SOCKET, session.job.request.filename, str(error)
+            )
             self._error(session.peer, ErrorCode.NOT_DEFINED, "server cannot open a socket")
             session.close()
 
@@ -302,7 +308,7 @@ class TftpServer:
         """A transfer's outcome is known: write the access line, note the sighting."""
         job = session.job
         self._log(job.request, job.ip, "ok" if ok else "aborted", size, job.started)
-        self.access.note(PRINCIPAL, ip=job.ip, agent=None, path=job.request.filename)
+        self.services.identity.note(PRINCIPAL, ip=job.ip, agent=None)
 
     def commit(self, session: _Session, final: tuple[bytes, ...]) -> None:
         """Store a received upload off the loop (fsync), then send ``final`` (the last ACK)."""
@@ -328,7 +334,7 @@ class TftpServer:
             writer.abort()
             session.send((error_packet(ErrorCode.DISK_FULL, "upload could not be stored"),))
             self._security(
-                session.peer[0], "upload-failed", session.job.request.filename, str(error)
+                session.peer[0], Reason.UPLOAD_FAILED, session.job.request.filename, str(error)
             )
             session.holding = False
             self.finished(session, False, 0)
@@ -339,7 +345,7 @@ class TftpServer:
         self.finished(session, True, size)
 
     def _log(self, request: Request, ip: str, status: str, size: int, started: float) -> None:
-        self.access.audit.access(
+        self.services.audit.access(
             protocol=Protocol.TFTP.value,
             ip=ip,
             identity=PRINCIPAL.label(),
@@ -367,13 +373,13 @@ class TftpServer:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def start_tftp(settings: TftpSettings, access: AccessService) -> TftpServer:
+async def start_tftp(settings: TftpSettings, services: PhoneServices) -> TftpServer:
     """Bind the TFTP port and return the running server.
 
-    Access and security lines go through ``access.audit``. Raises ListenError when
+    Access and security lines go through ``services.audit``. Raises ListenError when
     the port cannot be bound.
     """
-    server = TftpServer(settings, access)
+    server = TftpServer(settings, services)
     family = socket.AF_INET6 if ":" in settings.bind else socket.AF_INET
     try:
         transport, _ = await server.loop.create_datagram_endpoint(

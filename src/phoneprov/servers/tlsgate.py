@@ -14,6 +14,7 @@ import ssl
 from asyncio import sslproto
 from collections.abc import Callable
 
+from phoneprov.policy import Reason
 from phoneprov.provisioning.audit import Audit
 
 HANDSHAKE_TIMEOUT = 30.0
@@ -76,7 +77,11 @@ class TlsGate(asyncio.Protocol):
             )
         except (OSError, TimeoutError, ConnectionError, EOFError) as error:
             self.audit.refused(
-                protocol="https", ip=ip, identity="-", reason="tls-handshake", detail=_reason(error)
+                protocol="https",
+                ip=ip,
+                identity="-",
+                reason=Reason.TLS_HANDSHAKE.value,
+                detail=_reason(error),
             )
             transport.abort()
             return

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from phoneprov.errors import ConfigError
 from phoneprov.model import MacAddress
-from phoneprov.pki.authority import CertificateAuthority
-from phoneprov.pki.files import write_private
+from phoneprov.provisioning.certificates import DeviceCertIssuer
 
 SIM_FOLDER = "sim"
 
@@ -28,28 +26,17 @@ def existing_pair(site_dir: Path, mac: MacAddress) -> tuple[Path, Path] | None:
 
 
 def device_pair(
-    site_dir: Path, mac: MacAddress, ca: CertificateAuthority | None = None
+    site_dir: Path, mac: MacAddress, issuer: DeviceCertIssuer | None = None
 ) -> tuple[Path, Path]:
     """Return a (cert, key) for ``mac``, issuing one from the site's CA when none exists.
 
-    Raises ConfigError when the site has no CA.
+    ``issuer`` is the site's CA already loaded (a storm issues many). Raises
+    ConfigError when the site has no CA.
     """
     found = existing_pair(site_dir, mac)
     if found is not None:
         return found
-    pki = site_dir / "pki"
-    if ca is None:
-        if not CertificateAuthority.exists(pki):
-            raise ConfigError(
-                f"no CA in {pki} to issue a device certificate for {mac}",
-                "Run `phoneprov init --site DIR` first, or pass --cert and --key.",
-            )
-        ca = CertificateAuthority.load(pki)
-    issued = ca.issue_device(mac)
-    folder = site_dir / SIM_FOLDER
-    folder.mkdir(exist_ok=True)
-    cert = folder / f"{mac.value}.pem"
-    key = folder / f"{mac.value}.key"
-    write_private(key, issued.key_pem)
-    cert.write_bytes(issued.cert_pem)
-    return cert, key
+    if issuer is None:
+        issuer = DeviceCertIssuer.for_phone(site_dir / "pki", mac)
+    made = issuer.write_pair(mac, site_dir / SIM_FOLDER)
+    return made.cert, made.key

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from phoneprov.errors import StoreError
 from phoneprov.model import DeviceStatus, MacAddress
@@ -22,6 +24,7 @@ from phoneprov.store.lync import LyncLog
 from phoneprov.store.secrets import SecretBox
 
 log = logging.getLogger("phoneprov.store")
+MIGRATION_LOCK = 0x70686F6E  # pg_advisory_xact_lock key: "phon"
 
 
 def _row_to_device(row: sa.Row[tuple[object, ...]]) -> DeviceRecord:
@@ -60,6 +63,7 @@ class SqlStore:
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             self.migrate()
         except sa.exc.SQLAlchemyError as error:
+            self.engine.dispose()  # a failed start must not keep a pooled connection open
             raise StoreError(
                 f"cannot open the database {_safe_url(url)}: {error.__class__.__name__}: "
                 f"{error.args[0] if error.args else ''}",
@@ -83,7 +87,12 @@ class SqlStore:
         return self._lync
 
     def migrate(self) -> None:
+        """Bring the schema up to date; nodes starting together migrate one at a time."""
         with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                # Held until this transaction ends: a second node waits, then finds the
+                # schema current (two CREATE TABLEs at once fail on pg_type's index).
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             schema.schema_version.create(conn, checkfirst=True)
             current = conn.execute(sa.select(sa.func.max(schema.schema_version.c.version)))
             version = current.scalar() or 0
@@ -94,6 +103,12 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _insert(self, table: sa.Table) -> Any:
+        """The dialect's INSERT with ON CONFLICT (PostgreSQL and SQLite 3.24+ have it)."""
+        if self.engine.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
 
     # devices
     def get_device(self, mac: MacAddress) -> DeviceRecord | None:
@@ -120,6 +135,7 @@ class SqlStore:
             return bool(result.rowcount)
 
     def upsert_device(self, mac: MacAddress, status: DeviceStatus, **fields: str) -> None:
+        """Create or update a device row with ``fields`` (tests and imports set up devices)."""
         with self.engine.begin() as conn:
             exists = conn.execute(
                 sa.select(schema.devices.c.mac).where(schema.devices.c.mac == mac.value)
@@ -169,21 +185,23 @@ class SqlStore:
                     if getattr(s, key)
                 }
                 values.update(ip=s.ip, protocol=s.protocol, last_seen=s.time)
-                updated = conn.execute(
-                    table.update()
-                    .where(table.c.mac == mac)
-                    .values(requests=table.c.requests + counts[mac], **values)
+                # One statement, so two nodes seeing a new phone at once cannot both insert.
+                insert = self._insert(table).values(
+                    mac=mac,
+                    status=s.status_if_new.value,
+                    first_seen=s.time,
+                    requests=counts[mac],
+                    **values,
                 )
-                if not updated.rowcount:
-                    conn.execute(
-                        table.insert().values(
-                            mac=mac,
-                            status=s.status_if_new.value,
-                            first_seen=s.time,
-                            requests=counts[mac],
-                            **values,
-                        )
+                conn.execute(
+                    insert.on_conflict_do_update(
+                        index_elements=[table.c.mac],
+                        set_={
+                            "requests": table.c.requests + insert.excluded.requests,
+                            **{key: insert.excluded[key] for key in values},
+                        },
                     )
+                )
             rows = [
                 {"time": e.time, "mac": e.mac, "kind": e.kind, "detail": e.detail} for e in events
             ]

@@ -285,14 +285,5 @@ def tftp_read_request(
         return packet
 
 
-def tcp_reachable(host: str, port: int, timeout: float = 3.0) -> str:
-    """Return '' when a TCP connection opens, else the reason."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return ""
-    except OSError as error:
-        return str(error)
-
-
 def header(answer: HttpAnswer | None, name: str) -> str:
     return answer.headers.get(name, "") if answer is not None else ""

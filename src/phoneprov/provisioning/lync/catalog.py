@@ -375,6 +375,30 @@ def import_layout(site_dir: Path, directory: Path, *, group: str | None = "") ->
     return packages
 
 
+def assign_version(
+    site_dir: Path,
+    version: str,
+    group: str,
+    *,
+    model: str,
+    device_type: str = "",
+    vendor: str = "",
+    revision: str = "",
+    locale: str = "",
+) -> PackageKey:
+    """Say that ``group`` ('' = everyone) runs ``version`` of the one package key matching
+    the given parts (case-insensitive; '' = any); returns that key.
+
+    Raises InputError when no key or several match, or the key has no such version.
+    """
+    catalog = Catalog.load(site_dir)
+    key = catalog.match_key(
+        model=model, device_type=device_type, vendor=vendor, revision=revision, locale=locale
+    )
+    catalog.with_assignment(key, version, group).save()
+    return key
+
+
 DEMO_KEY = PackageKey("UCPhone", "Polycom", "CX700", "A", "ENU")
 DEMO_VERSION = "1.0.522.101"
 DEMO_SIZE = 64 * 1024

@@ -3,17 +3,14 @@
 Accounts are the same as for HTTP digest (``phoneprov account set``): kind
 ``bootstrap`` (the phones' default PlcmSpIp, a public identity), ``site`` (an
 administrator's tools) and ``device`` (user name = MAC; may read that phone's
-secrets). Passwords are checked against the scrypt hash in the store. scrypt
-costs tens of milliseconds and blocks pyftpdlib's loop, and a boot storm logs
-in with the same default password hundreds of times, so a successful check is
-remembered as an HMAC under a key that lives only in this process.
+secrets). ``Accounts`` (provisioning/accounts.py) checks passwords against the
+scrypt hash in the store and remembers a successful check, so a boot storm
+logging in with the same default password does not block pyftpdlib's loop on
+scrypt hundreds of times.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
 import re
 from typing import Any
 
@@ -22,10 +19,9 @@ from pyftpdlib.exceptions import AuthenticationFailed
 
 from phoneprov.config import Settings
 from phoneprov.errors import ConfigError
-from phoneprov.model import MacAddress, Principal, PrincipalKind, Protocol
-from phoneprov.provisioning.access import AccessService
-from phoneprov.provisioning.accounts import check_password
-from phoneprov.servers.http import Accounts
+from phoneprov.model import Principal, Protocol
+from phoneprov.policy import Reason
+from phoneprov.provisioning.services import PhoneServices
 from phoneprov.servers.tls import SERVER_CERT_STEMS
 
 # pyftpdlib permission letters (authorizers.py): e=CWD l=LIST/SIZE/MDTM r=RETR
@@ -33,14 +29,13 @@ from phoneprov.servers.tls import SERVER_CERT_STEMS
 # which file a command may touch is decided per file by the policy table.
 PERMS = "elradw"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._@+-]")
-_VERIFIED_LIMIT = 10000
 
 
 class LoginRefused(Exception):
     """A login was refused; ``reason`` goes to the security log."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(reason.value)
         self.reason = reason
 
 
@@ -52,43 +47,20 @@ def identity_of(username: str) -> str:
 class AccountAuthorizer:
     """pyftpdlib's authorizer interface over the store's accounts."""
 
-    def __init__(self, access: AccessService) -> None:
-        self.access = access
-        self.accounts = Accounts(access)
-        self._key = os.urandom(32)
-        self._verified: dict[tuple[str, str], bytes] = {}
+    def __init__(self, services: PhoneServices) -> None:
+        self.services = services
 
     def principal(self, username: str, password: str, protocol: Protocol) -> Principal:
         """The principal for a login; raises LoginRefused naming the reason."""
-        account = self.accounts.get(username)
+        accounts = self.services.accounts
+        account = accounts.get(username)
         if account is None:
-            raise LoginRefused("unknown-user")
-        if account.kind == "bootstrap" and not self.access.settings.ftp.default_account:
-            raise LoginRefused("default-account-disabled")
-        if not self._password_ok(username, password, account.password_hash):
-            raise LoginRefused("bad-password")
-        if account.kind == "device" and account.mac:
-            return self.access.device_principal(
-                PrincipalKind.DEVICE_ACCOUNT,
-                protocol,
-                MacAddress(account.mac),
-                name=account.username,
-            )
-        kind = PrincipalKind.SITE_ACCOUNT if account.kind == "site" else PrincipalKind.BOOTSTRAP
-        return Principal(kind, protocol, account.username)
-
-    def _password_ok(self, username: str, password: str, stored: str) -> bool:
-        tag = hmac.new(self._key, password.encode(), hashlib.sha256).digest()
-        key = (username, stored)
-        known = self._verified.get(key)
-        if known is not None:
-            return hmac.compare_digest(known, tag)
-        if not check_password(password, stored):
-            return False
-        if len(self._verified) > _VERIFIED_LIMIT:
-            self._verified.clear()
-        self._verified[key] = tag
-        return True
+            raise LoginRefused(Reason.UNKNOWN_USER)
+        if account.kind == "bootstrap" and not self.services.settings.ftp.default_account:
+            raise LoginRefused(Reason.DEFAULT_ACCOUNT_DISABLED)
+        if not accounts.password_ok(account, password):
+            raise LoginRefused(Reason.BAD_PASSWORD)
+        return accounts.principal(account, protocol)
 
     # pyftpdlib's authorizer interface
     def validate_authentication(self, username: str, password: str, handler: Any) -> None:
@@ -97,11 +69,11 @@ class AccountAuthorizer:
         try:
             handler.principal = self.principal(username, password, protocol)
         except LoginRefused as refused:
-            self.access.audit.refused(
+            self.services.audit.refused(
                 protocol=protocol.value,
                 ip=handler.remote_ip,
                 identity=identity_of(username),
-                reason=refused.reason,
+                reason=refused.reason.value,
             )
             raise AuthenticationFailed("Login incorrect.") from None
 
@@ -121,7 +93,7 @@ class AccountAuthorizer:
         return "Goodbye."
 
     def impersonate_user(self, username: str, password: str) -> None:
-        """Nothing to do: every file access goes through AccessService."""
+        """Nothing to do: every file access goes through the phone services."""
 
     def terminate_impersonation(self, username: str) -> None:
         """Nothing to do (see impersonate_user)."""

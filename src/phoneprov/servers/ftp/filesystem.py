@@ -1,15 +1,15 @@
-"""The FTP view of the boot directory: pyftpdlib's AbstractedFS over AccessService.
+"""The FTP view of the boot directory: pyftpdlib's AbstractedFS over the phone services.
 
 pyftpdlib asks its filesystem object whether a path is a folder, what a folder
 holds and what size and date a file has. Here every answer comes from
-``AccessService.listing`` for the logged-in principal, so LIST, NLST, MLSD,
+``Listings.listing`` for the logged-in principal, so LIST, NLST, MLSD,
 MLST, STAT and CWD show only what policy lets that principal read (the
 phones' public account never sees another phone's uploads).
 
 Paths handed around are the client's virtual paths (``/logs/x.log``), never
 disk paths. Nothing here opens, creates, renames or removes a file: those
 methods raise FilesystemError (pyftpdlib answers 550), and RETR, STOR, APPE,
-DELE, SIZE and MDTM go through AccessService in ``servers/ftp.py``.
+DELE, SIZE and MDTM go through the phone services in ``servers/ftp/session.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from pyftpdlib.filesystems import AbstractedFS
 
 from phoneprov.errors import PhoneprovError
 from phoneprov.model import Principal
-from phoneprov.provisioning.access import AccessService, Entry
+from phoneprov.provisioning.listings import Entry
+from phoneprov.provisioning.services import PhoneServices
 from phoneprov.provisioning.uploads import UploadWriter
 
 _ROOT = Entry("/", True, 0, 0.0)
@@ -35,7 +36,7 @@ _FILE_MODE = stat.S_IFREG | 0o644
 class Session(Protocol):
     """What the filesystem needs from the FTP control connection it serves."""
 
-    access: AccessService
+    services: PhoneServices
     principal: Principal
     remote_ip: str
 
@@ -74,7 +75,7 @@ class PolicyFS(AbstractedFS):  # type: ignore[misc]  # pyftpdlib has no type hin
     # paths: virtual only
     def ftp2fs(self, ftppath: str) -> str:
         """The client's path joined to the cwd. ``..`` is kept, not resolved, so a
-        file command carrying it reaches AccessService, which refuses and logs it."""
+        file command carrying it reaches the gate, which refuses and logs it."""
         joined = posixpath.join(self.cwd, ftppath)
         return joined if joined.startswith("/") else "/" + joined
 
@@ -82,7 +83,7 @@ class PolicyFS(AbstractedFS):  # type: ignore[misc]  # pyftpdlib has no type hin
         return fspath
 
     def validpath(self, path: str) -> bool:
-        return True  # AccessService checks every path it is given
+        return True  # the gate checks every path it is given
 
     def realpath(self, path: str) -> str:
         return path
@@ -104,7 +105,9 @@ class PolicyFS(AbstractedFS):  # type: ignore[misc]  # pyftpdlib has no type hin
             return listed
         session = self.session
         try:
-            entries = session.access.listing(session.principal, folder, ip=session.remote_ip)
+            entries = session.services.listings.listing(
+                session.principal, folder, ip=session.remote_ip
+            )
         except PhoneprovError:
             raise FilesystemError("No such directory") from None
         listed = {entry.name: entry for entry in entries}

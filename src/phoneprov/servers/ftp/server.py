@@ -28,7 +28,7 @@ from pyftpdlib.servers import FTPServer
 
 from phoneprov.config import Settings
 from phoneprov.errors import ListenError
-from phoneprov.provisioning.access import AccessService
+from phoneprov.provisioning.services import PhoneServices
 from phoneprov.servers.ftp.auth import AccountAuthorizer, tls_context
 from phoneprov.servers.ftp.session import PhoneFTPHandler, PhoneFTPSHandler
 
@@ -37,13 +37,13 @@ POLL = 0.2  # seconds between checks for a stop request
 log = logging.getLogger("phoneprov.server")
 
 
-def handler_class(settings: Settings, access: AccessService) -> type[PhoneFTPHandler]:
+def handler_class(settings: Settings, services: PhoneServices) -> type[PhoneFTPHandler]:
     """A handler class for one server (pyftpdlib configures handlers by class attributes)."""
     ftp = settings.ftp
     low, high = ftp.passive_ports
     attributes: dict[str, Any] = {
-        "access": access,
-        "authorizer": AccountAuthorizer(access),
+        "services": services,
+        "authorizer": AccountAuthorizer(services),
         "passive_ports": list(range(low, high + 1)),
         "masquerade_address": ftp.masquerade_address or None,
     }
@@ -137,7 +137,7 @@ def _listen(settings: Settings) -> socket.socket:
     return sock
 
 
-async def start_ftp(settings: Settings, access: AccessService) -> FtpHandle:
+async def start_ftp(settings: Settings, services: PhoneServices) -> FtpHandle:
     """Start the FTP listener in its own thread; raise ListenError or ConfigError."""
     library_log = logging.getLogger("pyftpdlib")
     if not library_log.handlers:
@@ -146,7 +146,7 @@ async def start_ftp(settings: Settings, access: AccessService) -> FtpHandle:
         library_log.addHandler(logging.NullHandler())
     if library_log.level == logging.NOTSET:
         library_log.setLevel(logging.WARNING)
-    handler = handler_class(settings, access)
+    handler = handler_class(settings, services)
     sock = _listen(settings)
     ioloop = IOLoop()
     server = FTPServer(sock, handler, ioloop=ioloop)

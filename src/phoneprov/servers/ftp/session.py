@@ -1,13 +1,13 @@
-"""One FTP session: pyftpdlib's control and data channels over AccessService.
+"""One FTP session: pyftpdlib's control and data channels over the phone services.
 
-Every command that touches a file goes through AccessService, as HTTP does:
+Every command that touches a file goes through the phone services, as HTTP does:
 RETR, SIZE and MDTM through ``read``, STOR and APPE through ``open_upload``
 (the atomic, size-limited upload service), DELE through ``delete``, listings
 through ``listing`` (servers/ftp/filesystem.py). Replies: 550 for a refused or missing
 read (one answer, so nobody can probe which MACs exist), 553 for a name that
 may not be written, 552 past the upload size limit. One access line per
 command that touches files and per transfer; refusals write their security
-line in AccessService (logins and size limits here).
+line in the gate (logins and size limits here).
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ from pyftpdlib.handlers.ftp.producers import FileProducer
 
 from phoneprov.errors import PhoneprovError, UploadError
 from phoneprov.model import MacAddress, Principal, PrincipalKind, Protocol
+from phoneprov.policy import Reason
 from phoneprov.protocols.paths import safe_relative
 from phoneprov.protocols.polycom import Resource, classify
-from phoneprov.provisioning.access import AccessService, NotFound, ReadGrant, Refused
+from phoneprov.provisioning.gate import NotFound, Refused
+from phoneprov.provisioning.reads import ReadGrant
+from phoneprov.provisioning.services import PhoneServices
 from phoneprov.provisioning.uploads import UploadWriter
 from phoneprov.servers.ftp.filesystem import PolicyFS, UploadFile
 
@@ -134,7 +137,7 @@ class PhoneDTP(DTPHandler):  # type: ignore[misc]  # pyftpdlib has no type hints
 class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no type hints
     """One control connection. Class attributes are set per server by ``handler_class``."""
 
-    access: AccessService
+    services: PhoneServices
     remote_ip: str
     fs: PolicyFS | None
     data_channel: Any
@@ -173,9 +176,9 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
     # reads
     def _read(self, path: str) -> ReadGrant | None:
         """The grant for ``path``, or None after replying 550 (refused or missing: one
-        answer) or 451 (a template failed; AccessService logged it)."""
+        answer) or 451 (a template failed; the read service logged it)."""
         try:
-            return self.access.read(self.principal, path, ip=self.remote_ip, decoded=True)
+            return self.services.reads.read(self.principal, path, ip=self.remote_ip, decoded=True)
         except (Refused, NotFound):
             self.respond("550 No such file.")
         except PhoneprovError:
@@ -231,7 +234,7 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
             self.respond("554 Resuming an upload is not supported; send the whole file.")
             return None
         try:
-            resource, writer = self.access.open_upload(
+            resource, writer = self.services.uploads.open(
                 self.principal, file, ip=self.remote_ip, append=append, decoded=True
             )
         except Refused:
@@ -268,7 +271,7 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
 
     def ftp_DELE(self, path: str) -> str | None:
         try:
-            self.access.delete(self.principal, path, ip=self.remote_ip, decoded=True)
+            self.services.uploads.delete(self.principal, path, ip=self.remote_ip, decoded=True)
         except (PhoneprovError, OSError):
             self.respond("550 No such file.")
             return None
@@ -290,11 +293,11 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
 
     def over_limit(self, file: str, detail: str) -> None:
         """An upload refused for its size: one security line (the reply is 552)."""
-        self.access.audit.refused(
+        self.services.audit.refused(
             protocol=self.protocol.value,
             ip=self.remote_ip,
             identity=self.principal.label(),
-            reason="over-size-limit",
+            reason=Reason.OVER_SIZE_LIMIT.value,
             path=file,
             detail=detail,
         )
@@ -303,7 +306,7 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
         if self.receiving is not None:
             resource, writer = self.receiving
             self.receiving = None
-            self.access.uploaded(self.principal, resource, writer.target, writer.size)
+            self.services.uploads.committed(self.principal, resource, writer.target, writer.size)
 
     # device records
     def _note(self, path: str) -> None:
@@ -321,14 +324,14 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
             principal = Principal(
                 principal.kind, principal.protocol, principal.name, mac=self.seen_mac
             )
-        self.access.note(principal, ip=self.remote_ip, agent=None, path=path)
+        self.services.identity.note(principal, ip=self.remote_ip, agent=None)
 
     def _owner(self, path: str) -> MacAddress | None:
         try:
             relative = safe_relative(path, already_decoded=True)
         except PhoneprovError:
             return None
-        owner = classify(relative, self.access.settings.policy.bootstrap_files).owner
+        owner = classify(relative, self.services.settings.policy.bootstrap_files).owner
         return None if owner is None or owner.is_wildcard else owner
 
     # access log: one line per command that touches files, one per transfer
@@ -353,7 +356,7 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
         )
 
     def _access_line(self, cmd: str, path: str, status: int, size: int, duration: float) -> None:
-        self.access.audit.access(
+        self.services.audit.access(
             protocol=self.protocol.value,
             ip=self.remote_ip,
             identity=self.principal.label(),
@@ -386,5 +389,5 @@ class PhoneFTPSHandler(TLS_FTPHandler, PhoneFTPHandler):  # type: ignore[misc]
 
 
 def _open_for_sending(path: Path) -> io.BufferedIOBase:
-    """A file AccessService granted for streaming (sendfile needs a real descriptor)."""
+    """A file the read service granted for streaming (sendfile needs a real descriptor)."""
     return open(path, "rb")  # closed by pyftpdlib's data channel

@@ -1,0 +1,254 @@
+"""The Lync / Skype for Business device update service, for the HTTP edge to call.
+
+What a CX700 (or another Lync device) asks and what it gets: an update offer
+from the catalog for its group, the package files, and the CA chain it must
+trust before anything else (``/certsrv``). Every request is recorded (raw body,
+offer, outcome); a device asking again and again for an update it never
+installs is flagged as a firmware loop. The edge (``servers/lync.py``) parses
+HTTP and calls these methods; the blocking ones run off the event loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cachetools import TTLCache
+
+from phoneprov.config import Settings
+from phoneprov.model import DeviceStatus, Principal
+from phoneprov.pki.export import export_chain
+from phoneprov.policy import Action
+from phoneprov.protocols.lync import DeviceRequest, PackageKey, Side, needs_legacy_chain
+from phoneprov.protocols.polycom import Resource, ResourceKind, Stage, UserAgent
+from phoneprov.provisioning.gate import Gate, Refused
+from phoneprov.provisioning.identity import Identity
+from phoneprov.provisioning.lync.answer import Answer, decide, is_looping, reported_text
+from phoneprov.provisioning.lync.catalog import (
+    CATALOG_DIR,
+    CATALOG_FILE,
+    LOOP_FLAG,
+    Catalog,
+    Package,
+    PackageFile,
+)
+from phoneprov.provisioning.lync.checks import served_chain
+from phoneprov.records import Event, RequestRow
+from phoneprov.store import Recorder, Store
+
+RECENT = 3600.0  # a CX700 fetches the chain right after it asks for updates (seconds)
+MODEL_LOOKBACK = 86400.0  # how far back the request log is searched for a device's model
+_FAMILY = re.compile(r"^[A-Za-z]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """The device that last asked for updates from an address."""
+
+    time: float
+    model: str
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class PackageDownload:
+    """A package file to stream, and the phone it is for (when known)."""
+
+    package: Package
+    item: PackageFile
+    path: Path
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainDownload:
+    """The CA chain a device downloads, encoded as it asked."""
+
+    body: bytes
+    content_type: str
+    legacy: bool
+
+
+class LyncUpdates:
+    """Shared by the HTTP and HTTPS listeners of one process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        identity: Identity,
+        gate: Gate,
+        recorder: Recorder,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.identity = identity
+        self.gate = gate
+        self.recorder = recorder
+        self._catalog: tuple[int, Catalog] | None = None
+        self._recent: TTLCache[str, Seen] = TTLCache(100_000, RECENT)
+        self._lock = threading.Lock()
+
+    def catalog(self) -> Catalog:
+        """The catalog, re-read when catalog.json changes (packages added while serving)."""
+        path = self.settings.site_dir / CATALOG_DIR / CATALOG_FILE
+        stamp = path.stat().st_mtime_ns if path.exists() else 0
+        cached = self._catalog
+        if cached is None or cached[0] != stamp:
+            cached = self._catalog = (stamp, Catalog.load(self.settings.site_dir))
+        return cached[1]
+
+    def recent(self, ip: str) -> Seen | None:
+        """The device that asked for updates from ``ip`` within the last RECENT seconds."""
+        with self._lock:
+            return self._recent.get(ip)
+
+    def malformed(self, ip: str, side: Side, error: str) -> None:
+        """Record a request that could not be parsed (on the device last seen at ``ip``)."""
+        seen = self.recent(ip)
+        detail = f"{ip} {side.value}: {error}"
+        mac = seen.mac if seen else ""
+        self.recorder.event(Event(time.time(), mac, "ucupdate-malformed", detail))
+
+    def answer(
+        self,
+        parsed: DeviceRequest,
+        side: Side,
+        principal: Principal,
+        *,
+        ip: str,
+        path: str,
+        body: bytes,
+        user_agent: str,
+        internal_base: str,
+        external_base: str,
+    ) -> Answer:
+        """What to offer the device, recorded with its request (blocking: run off the loop)."""
+        now = time.time()
+        mac = parsed.mac
+        with self._lock:
+            self._recent[ip] = Seen(now, parsed.model, mac.value if mac else "")
+        status = self.identity.device_status(mac) if mac is not None else DeviceStatus.DISCOVERED
+        asking = dataclasses.replace(principal, status=status)
+        offer = Resource(path.lstrip("/"), ResourceKind.LYNC_UPDATE, owner=mac)
+        try:
+            self.gate.check(asking, Action.CHECK_UPDATE, offer, ip=ip)
+        except Refused:
+            answer = Answer((), "refused")
+        else:
+            group = self.store.lync.group_of(mac) if mac else ""
+            answer = decide(
+                self.catalog(),
+                parsed,
+                group,
+                internal_base=internal_base,
+                external_base=external_base,
+            )
+        row = RequestRow(
+            now,
+            mac.value if mac else "",
+            ip,
+            side.value,
+            parsed.key.label(),
+            reported_text(parsed),
+            answer.offered,
+            answer.outcome,
+            body.decode("utf-8", "replace"),
+        )
+        self._record(row, parsed, answer)
+        if mac is not None and status is not DeviceStatus.DENIED:
+            version = parsed.modules[0].version if parsed.modules else ""
+            family = _FAMILY.match(parsed.model)
+            agent = UserAgent(
+                family.group(0) if family else parsed.device_type,
+                parsed.model,
+                version,
+                Stage.APPLICATION,
+                mac,
+            )
+            self.identity.note(principal, ip=ip, agent=agent, user_agent=user_agent)
+            self.recorder.event(
+                Event(
+                    now,
+                    mac.value,
+                    "ucupdate",
+                    f"{side.value} {parsed.key.label()} reported {row.reported or '-'}: "
+                    f"{answer.outcome}{' ' + answer.offered if answer.offered else ''}",
+                )
+            )
+        return answer
+
+    def _record(self, row: RequestRow, parsed: DeviceRequest, answer: Answer) -> None:
+        """Store the request; flag or clear the firmware loop."""
+        log = self.store.lync
+        log.record(row)
+        if parsed.mac is None:
+            return
+        history = [(r.reported, r.offered) for r in log.recent(parsed.mac, limit=10)]
+        if is_looping(history):
+            if log.set_flag(parsed.mac, LOOP_FLAG, True):
+                self.recorder.event(
+                    Event(
+                        time.time(),
+                        parsed.mac.value,
+                        "firmware-loop",
+                        f"asked {len(history)} times for {row.offered} "
+                        f"and still reports {row.reported or '-'}",
+                    )
+                )
+        elif answer.outcome == "up-to-date":
+            log.set_flag(parsed.mac, LOOP_FLAG, False)
+
+    def package_file(
+        self, key: PackageKey, version: str, module: str, name: str, *, ip: str
+    ) -> PackageDownload | None:
+        """The file of a package a device asks for; None when the catalog has no such file."""
+        package = self.catalog().find(key, version, module)
+        if package is None:
+            return None
+        item = package.file(name) if name else package.primary
+        if item is None:
+            return None
+        seen = self.recent(ip)
+        return PackageDownload(
+            package, item, self.catalog().object_path(item.sha256), seen.mac if seen else ""
+        )
+
+    def downloaded(self, download: PackageDownload, key: PackageKey) -> None:
+        """Record a package download on the device it is for."""
+        if download.mac:
+            self.recorder.event(
+                Event(
+                    time.time(),
+                    download.mac,
+                    "ucupdate-download",
+                    f"{key.label()} {download.package.version} {download.item.name}",
+                )
+            )
+
+    def ca_chain(self, *, ip: str, user_agent: str, kind: str, encoding: str) -> ChainDownload:
+        """The CA chain for ``/certsrv/certnew.{p7b,cer}`` (blocking: run off the loop).
+
+        A CX700 gets the legacy SHA-1 chain when the site has one; it is known by
+        its User-Agent, by the model it just reported from this address, or by
+        the request log.
+        """
+        legacy_device = needs_legacy_chain(user_agent=user_agent)
+        seen = self.recent(ip)
+        if not legacy_device and seen is not None:
+            legacy_device = needs_legacy_chain(seen.model)
+        if not legacy_device:
+            model = self.store.lync.model_at_ip(ip, time.time() - MODEL_LOOKBACK)
+            legacy_device = needs_legacy_chain(model)
+        chain, legacy = served_chain(self.settings.pki_dir, legacy_device=legacy_device)
+        if kind == "p7b":
+            body = export_chain(chain, "p7b" if encoding == "bin" else "p7b-pem")
+            ctype = "application/x-pkcs7-certificates"
+        else:
+            body = export_chain(chain, "pem" if encoding == "b64" else "der")
+            ctype = "application/x-x509-ca-cert" if encoding == "b64" else "application/pkix-cert"
+        return ChainDownload(body, ctype, legacy)
