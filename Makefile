@@ -6,12 +6,12 @@ BIN := $(VENV)/bin
 SITE ?= ./site
 # Debian tools the tests drive as real peers (curl is the phone; lftp/tftp-hpa/atftp (windowsize) for
 # FTP/TFTP; dnsmasq/dhcpd/kea for DHCP; ab, nginx, tftpd-hpa and vsftpd for benchmarks;
-# jq for the JSON examples in docs/troubleshooting.md).
+# jq for the JSON examples in docs/troubleshooting.md; graphviz draws docs/images/*.svg).
 APT_TOOLS := curl openssl lftp tftp-hpa atftp tftpd-hpa dnsmasq-base isc-dhcp-server \
 	kea-dhcp4-server busybox apache2-utils nginx-light vsftpd iproute2 tcpdump \
-	postgresql jq
+	postgresql jq graphviz
 
-.PHONY: install run test lint typecheck unit tools bench clean
+.PHONY: install run test lint typecheck unit tools bench clean docs
 
 $(BIN)/phoneprov: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,11 +49,22 @@ lint: install
 unit: install
 	$(BIN)/pytest -q tests/unit
 
-test: install tools lint
-	$(BIN)/pytest -q -p no:cacheprovider tests
+# Branch coverage of src/phoneprov, in-process and in the CLI and server subprocesses
+# ([tool.coverage.run] in pyproject.toml): the table and its TOTAL line print last.
+test: install tools lint docs
+	$(BIN)/pytest -q -p no:cacheprovider --cov=phoneprov --cov-branch \
+		--cov-report=term:skip-covered tests
+
+# Pictures in docs/ are drawn from their text sources (Graphviz), never edited by hand.
+DIAGRAMS := $(patsubst %.dot,%.svg,$(wildcard docs/images/*.dot))
+
+docs: tools $(DIAGRAMS)
+
+docs/images/%.svg: docs/images/%.dot
+	dot -Tsvg $< -o $@
 
 bench: install tools
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.*

@@ -105,6 +105,7 @@ class Server:
     process: subprocess.Popen[str]
     ports: dict[str, int] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
+    pump: threading.Thread | None = None  # reads the server's output until it closes
 
     @property
     def http(self) -> str:
@@ -132,6 +133,7 @@ class Server:
         raise AssertionError(f"{needle!r} not in the {kind} log:\n{text}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        """Stop the server, then close our end of its output pipe; return its exit code."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
             try:
@@ -139,6 +141,10 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.pump is not None:
+            self.pump.join(10)  # EOF once the server (and any worker) has exited
+        if self.process.stdout is not None and not (self.pump and self.pump.is_alive()):
+            self.process.stdout.close()
         return self.process.returncode
 
 
@@ -178,7 +184,8 @@ def start_server(
             lines.put(line)
         lines.put(None)
 
-    threading.Thread(target=pump, daemon=True).start()
+    server.pump = threading.Thread(target=pump, name="serve-output", daemon=True)
+    server.pump.start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -145,6 +145,8 @@ class Nginx:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self.process.stderr is not None:
+            self.process.stderr.close()  # wait() leaves the pipe open
 
 
 def start_nginx(

@@ -465,15 +465,132 @@ def test_fail_serve_without_site(tmp_path: Path) -> None:
     assert "phoneprov init" in result.stderr
 
 
+def _children(pid: int) -> set[int]:
+    """The PIDs whose parent is ``pid`` (field 4 of /proc/<n>/stat)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # the process ended while we looked
+        # The command name (field 2) may hold spaces: split after its closing parenthesis.
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            found.add(int(entry.name))
+    return found
+
+
+def _socket_owners(pids: set[int]) -> dict[int, int]:
+    """Socket inode -> the PID (among ``pids``) that holds it open."""
+    owners = {}
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = fd.readlink().name
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                owners[int(target[8:-1])] = pid
+    return owners
+
+
+def _tcp_table() -> list[tuple[int, int, str, int]]:
+    """(local port, remote port, state, inode) of every TCP socket (/proc/net/tcp and tcp6)."""
+    rows = []
+    for name in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            rows.append(
+                (
+                    int(local.rpartition(":")[2], 16),
+                    int(remote.rpartition(":")[2], 16),
+                    state,
+                    int(inode),
+                )
+            )
+    return rows
+
+
+LISTEN, ESTABLISHED = "0A", "01"
+
+
+def _accepted_by(port: int, client_port: int, workers: set[int], timeout: float = 10) -> int:
+    """The worker PID that accepted the connection from ``client_port`` to ``port``.
+
+    A connection still in the listen queue has inode 0; once accepted, its inode is
+    one of the worker's descriptors.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        owners = _socket_owners(workers)
+        for local, remote, state, inode in _tcp_table():
+            if (local, remote, state) == (port, client_port, ESTABLISHED) and inode in owners:
+                return owners[inode]
+        time.sleep(0.02)
+    raise AssertionError(f"no worker accepted the connection from port {client_port}")
+
+
+def _get_on(sock: socket.socket, server: Server, path: str) -> bytes:
+    """GET ``path`` over TLS with the demo phone's certificate on a connected socket."""
+    ctx = ssl.create_default_context(cafile=str(server.site / "pki" / "ca.pem"))
+    ctx.load_cert_chain(*demo_cert(server))
+    with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
+        reply = b""
+        while chunk := tls.recv(65536):
+            reply += chunk
+    return reply
+
+
 def test_ok_two_workers_share_ports(site: Path) -> None:
+    """Two worker processes each hold a listening socket on the port and each serve phones.
+
+    The observable is the kernel's: which child process of `serve` owns the listening
+    sockets and the accepted connections (/proc), so one worker serving alone fails.
+    """
     server = start_server(site, "--workers", "2")
     try:
-        cert, key = demo_cert(server)
-        codes = {
-            status_of(curl(*mtls(server, cert, key, *CODE, f"{server.https}/site.cfg")))
-            for _ in range(6)
+        port = server.ports["https"]
+        children = _children(server.process.pid)
+        owners = _socket_owners(children)
+        listening = {
+            name: {
+                owners[inode]
+                for local, _, state, inode in _tcp_table()
+                if (local, state) == (server.ports[name], LISTEN) and inode in owners
+            }
+            for name in ("http", "https")
         }
-        assert codes == {200}
+        assert len(listening["https"]) == 2, (children, listening)
+        assert listening["http"] == listening["https"]
+        # SO_REUSEPORT spreads connections by a hash of the client's address and port:
+        # connect until each worker has accepted one (all of 64 on one worker: p = 2**-63).
+        served: dict[int, socket.socket] = {}
+        spare: list[socket.socket] = []
+        try:
+            for _ in range(64):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                pid = _accepted_by(port, sock.getsockname()[1], listening["https"])
+                if pid in served:
+                    spare.append(sock)
+                else:
+                    served[pid] = sock
+                if len(served) == 2:
+                    break
+            assert set(served) == listening["https"]
+            for sock in served.values():
+                reply = _get_on(sock, server, "/site.cfg")
+                assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+                assert b"<polycomConfig>" in reply
+        finally:
+            for sock in [*served.values(), *spare]:
+                sock.close()
     finally:
         assert server.stop() == 0
 

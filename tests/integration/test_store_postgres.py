@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+import sqlalchemy as sa
 from tests.integration.pgserver import pg_bin, postgres_url
 from tests.serverkit import curl, run_cli, start_server
 
@@ -15,10 +20,11 @@ from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.protocols.digest import ha1
 from phoneprov.provisioning.accounts import check_password, hash_password
 from phoneprov.records import Event, Sighting
-from phoneprov.store import Recorder, open_database
+from phoneprov.store import Recorder, Store, open_database
 
 pytestmark = pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL server not installed")
 MAC = MacAddress("0004f2000001")
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +33,153 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-def test_ok_migrations_are_idempotent_across_nodes(pg_url: str) -> None:
-    first, second = open_database(pg_url), open_database(pg_url)  # two nodes start on one database
+@pytest.fixture
+def empty_db(pg_url: str) -> Iterator[str]:
+    """A database of its own in the cluster, never migrated, dropped after the test."""
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
     try:
-        assert first.list_devices() == second.list_devices()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield sa.make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     finally:
-        first.close()
-        second.close()
+        admin.dispose()
+
+
+def at_once(*calls: Callable[[], T]) -> list[T]:
+    """Run ``calls`` on threads released together by a barrier; return their results in order.
+
+    An exception on any thread is raised here, after every thread has ended.
+    """
+    barrier = threading.Barrier(len(calls))
+    results: dict[int, T] = {}
+    errors: list[BaseException] = []
+
+    def run(index: int, call: Callable[[], T]) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = call()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=run, args=(n, call), name=f"node-{n}")
+        for n, call in enumerate(calls)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "a node thread hung"
+    if errors:
+        raise errors[0]
+    return [results[n] for n in range(len(calls))]
+
+
+def sighting(mac: MacAddress, when: float, node: int, **fields: str) -> Sighting:
+    return Sighting(
+        mac,
+        when,
+        f"192.0.2.{node + 1}",
+        "https",
+        DeviceStatus.DISCOVERED,
+        stage="Application",
+        **fields,
+    )
+
+
+def test_ok_two_nodes_migrate_and_open_one_database_at_once(empty_db: str) -> None:
+    """Two nodes started together on an empty database both migrate it, then share it."""
+    nodes: list[Store] = []  # closed even when the other node's start fails
+
+    def start_node() -> Store:
+        node = open_database(empty_db)
+        nodes.append(node)
+        return node
+
+    try:
+        first, second = at_once(start_node, start_node)
+        first.upsert_device(MacAddress("0004f2000a01"), DeviceStatus.KNOWN, label="desk by node 0")
+        second.upsert_device(MacAddress("0004f2000a02"), DeviceStatus.KNOWN, label="desk by node 1")
+        # Each node reads what the other wrote: the state is in the database, not per node.
+        seen_by_first = {d.mac.value: d.label for d in first.list_devices()}
+        seen_by_second = {d.mac.value: d.label for d in second.list_devices()}
+        expected = {"0004f2000a01": "desk by node 0", "0004f2000a02": "desk by node 1"}
+        assert seen_by_first == seen_by_second == expected
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def test_ok_two_nodes_write_concurrently_and_read_each_other(pg_url: str) -> None:
+    """Threads write through both nodes at once; each node then sees every write of the other."""
+    nodes = [open_database(pg_url), open_database(pg_url)]
+    shared = MacAddress("0004f2000b00")
+    own = [[MacAddress(f"0004f2000b{node}{i}") for i in range(1, 6)] for node in (1, 2)]
+    rounds, threads_per_node = 20, 3
+    try:
+        now = time.time()
+        # The shared phone exists before the race: concurrent first sightings are another test.
+        nodes[0].record([sighting(shared, now, 0)], [])
+
+        def writer(node: int, worker: int) -> Callable[[], int]:
+            def write() -> int:
+                for n in range(rounds):
+                    when = now + 1 + n
+                    nodes[node].record(
+                        [
+                            sighting(shared, when, node, firmware=f"5.9.{node}"),
+                            sighting(own[node][(worker + n) % 5], when, node),
+                        ],
+                        [Event(when, shared.value, "upload", f"node {node} worker {worker} #{n}")],
+                    )
+                return rounds
+
+            return write
+
+        written = at_once(
+            *(writer(node, worker) for node in (0, 1) for worker in range(threads_per_node))
+        )
+        assert sum(written) == 2 * threads_per_node * rounds
+        for reader, other in ((nodes[0], 1), (nodes[1], 0)):
+            record = reader.get_device(shared)
+            assert record is not None
+            # Every increment from both nodes landed: per-node state would count half.
+            assert record.requests == 1 + 2 * threads_per_node * rounds
+            details = {e.detail for e in reader.events_for(shared, limit=1000)}
+            assert len(details) == 2 * threads_per_node * rounds
+            assert {f"node {other} worker {w} #{rounds - 1}" for w in range(threads_per_node)} <= (
+                details
+            )
+            # The phones only the other node saw are visible here too, with its address.
+            theirs = {d.mac.value: d for d in reader.list_devices() if d.mac in own[other]}
+            assert set(theirs) == {mac.value for mac in own[other]}
+            assert {d.ip for d in theirs.values()} == {f"192.0.2.{other + 1}"}
+            assert sum(d.requests for d in theirs.values()) == threads_per_node * rounds
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def test_ok_two_nodes_see_a_new_phone_at_the_same_moment(pg_url: str) -> None:
+    """A phone's first sightings reach two nodes at once (HTTP on one, HTTPS on the other)."""
+    nodes = [open_database(pg_url), open_database(pg_url)]
+    try:
+        now = time.time()
+        for attempt in range(20):
+            mac = MacAddress(f"0004f2000c{attempt:02x}")
+            at_once(
+                partial(nodes[0].record, [sighting(mac, now, 0)], []),
+                partial(nodes[1].record, [sighting(mac, now, 1)], []),
+            )
+            for node in nodes:
+                record = node.get_device(mac)
+                assert record is not None and record.requests == 2, (attempt, record)
+    finally:
+        for node in nodes:
+            node.close()
 
 
 def test_ok_sightings_from_two_nodes_merge(pg_url: str) -> None:

@@ -21,37 +21,50 @@ from phoneprov.protocols.phonelog.rules import FindingKind
 LINE = b"0727210309|copy |3|00|Download of 'a.cfg' succeeded on attempt 1"
 
 
-@given(st.lists(st.binary(max_size=200), max_size=60))
+@given(st.lists(st.binary(max_size=200), max_size=60), st.data())
 @settings(max_examples=200, deadline=None)
-def test_ok_any_bytes_never_crash_and_every_line_is_counted(lines: list[bytes]) -> None:
+def test_ok_any_bytes_never_crash_and_every_line_is_counted(
+    lines: list[bytes], data: st.DataObject
+) -> None:
+    # A real line somewhere in the noise: the parser must still read it as one.
+    at = data.draw(st.integers(0, len(lines)), label="real line at")
+    lines = [*lines[:at], LINE, *lines[at:]]
     analyzer = LogAnalyzer(timeline_limit=1000)
     for raw in lines:
         analyzer.feed_line(raw)
     report = analyzer.finish()
     assert report.summary["lines"] == len(lines)
-    assert report.summary["entries"] <= len(lines)
+    assert 1 <= report.summary["entries"] <= len(lines)
     assert len(report.timeline) == report.summary["entries"]
     for entry in report.timeline:
         assert 1 <= entry.line <= entry.last_line <= len(lines)
+    real = [entry for entry in report.timeline if entry.line == at + 1]
+    assert len(real) == 1 and real[0].module == "copy" and "download-ok" in real[0].kinds
+    assert real[0].message.startswith("Download of 'a.cfg' succeeded on attempt 1")
+    ok = [f for f in report.findings if f.kind == "download-ok" and at + 1 in f.lines]
+    assert len(ok) == 1 and ok[0].detail == {"file": "a.cfg", "attempt": 1}
 
 
-@given(
-    st.lists(
-        st.sampled_from(
-            [
-                "0727210309|copy |4|00|Download of 'x.cfg' failed on attempt 2",
-                "0727210310|copy |4|00|Error: The requested URL returned error: 403",
-                "000001.000|boot |3|00|BootROM starting",
-                "0727210311|cert |4|00|Platform slot 1 private key is 4677 bytes, exceeds 4096",
-                "   continuation",
-                "|||||",
-                "0727210309|",
-                "garbage \x1b[31mred\x1b[0m",
-            ]
-        ),
-        max_size=40,
-    )
-)
+# Lines in the phone's format and the finding each must produce (kind, severity); the
+# others (a BootROM line no rule reports, a continuation, malformed lines) produce none.
+KNOWN = {
+    "0727210309|copy |4|00|Download of 'x.cfg' failed on attempt 2": ("download-failed", "error"),
+    "0727210310|copy |4|00|Error: The requested URL returned error: 403": ("http-403", "error"),
+    "0727210311|cert |4|00|Platform slot 1 private key is 4677 bytes, exceeds 4096": (
+        "device-key-too-large",
+        "error",
+    ),
+}
+NO_FINDING = [
+    "000001.000|boot |3|00|BootROM starting",
+    "   continuation",
+    "|||||",
+    "0727210309|",
+    "garbage \x1b[31mred\x1b[0m",
+]
+
+
+@given(st.lists(st.sampled_from([*KNOWN, *NO_FINDING]), max_size=40))
 @settings(max_examples=200, deadline=None)
 def test_ok_shuffled_real_lines_give_consistent_findings(lines: list[str]) -> None:
     report = analyze_lines(lines)
@@ -60,6 +73,45 @@ def test_ok_shuffled_real_lines_give_consistent_findings(lines: list[str]) -> No
         assert finding.lines and all(1 <= n <= len(lines) for n in finding.lines)
         assert finding.cause and finding.fix
     assert report.has_errors == (report.summary["errors"] > 0)
+    # Every known line is reported as its finding, at its line number, and nothing else is.
+    expected: dict[tuple[str, str], set[int]] = {}
+    for number, line in enumerate(lines, start=1):
+        if line in KNOWN:
+            expected.setdefault(KNOWN[line], set()).add(number)
+    found: dict[tuple[str, str], set[int]] = {}
+    for finding in report.findings:
+        found.setdefault((str(finding.kind), finding.severity), set()).update(finding.lines)
+    assert found == expected
+    assert report.has_errors == bool(expected)
+    headers = [n for n, line in enumerate(lines, start=1) if line in KNOWN]
+    assert {e.line for e in report.timeline if e.module} >= set(headers)
+
+
+@pytest.mark.parametrize(
+    ("line", "kind", "severity"),
+    [
+        pytest.param(line, kind, severity, id=f"finds/{kind}")
+        for line, (kind, severity) in KNOWN.items()
+    ],
+)
+def test_ok_known_line_alone_gives_its_finding(line: str, kind: str, severity: str) -> None:
+    report = analyze_lines([line])
+    assert [(str(f.kind), f.severity, f.lines) for f in report.findings] == [(kind, severity, (1,))]
+    assert report.summary["entries"] == 1 and report.summary["errors"] == 1
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param(line, id=f"none/{name}")
+        for line, name in zip(
+            NO_FINDING, ["bootrom", "continuation", "pipes", "cut-header", "ansi"], strict=True
+        )
+    ],
+)
+def test_ok_line_without_finding_is_still_an_entry(line: str) -> None:
+    report = analyze_lines([line])
+    assert not report.findings and report.summary["entries"] == 1
 
 
 def test_ok_garbage_lines_are_kept_in_the_timeline() -> None:
