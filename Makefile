@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 SITE ?= ./site
 # Debian tools the tests drive as real peers (curl is the phone; lftp/tftp-hpa/atftp (windowsize) for
 # FTP/TFTP; dnsmasq/dhcpd/kea for DHCP; ab, nginx, tftpd-hpa and vsftpd for benchmarks;
-# jq for the JSON examples in docs/troubleshooting.md; graphviz draws docs/images/*.svg).
+# jq for the JSON examples in docs/troubleshooting.md; graphviz draws docs/images/*.svg;
+# logrotate runs the service's rotation rule, docs/service.md).
 APT_TOOLS := curl openssl lftp tftp-hpa atftp tftpd-hpa dnsmasq-base isc-dhcp-server \
 	kea-dhcp4-server busybox apache2-utils nginx-light vsftpd iproute2 tcpdump \
-	postgresql jq graphviz
+	postgresql jq graphviz fail2ban logrotate
 
-.PHONY: install run test lint typecheck unit tools bench clean docs
+.PHONY: install run test lint typecheck unit tools clients bench clean docs
 
 $(BIN)/phoneprov: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,24 +22,37 @@ $(BIN)/phoneprov: pyproject.toml
 
 install: $(BIN)/phoneprov
 
-run: install
+# make run [BIND=addr] [HTTP_PORT=n] [HTTPS_PORT=n] [FTP_PORT=n] [TFTP_PORT=n]: the demo site,
+# on this machine only (127.0.0.1) unless BIND says otherwise; ports left empty are the
+# site's (8080, 8443, 2121, 6969). ADMIN_PORT is accepted and ignored: there is no admin
+# listener yet (the web console's will take it).
+BIND ?= 127.0.0.1
+HTTP_PORT ?=
+HTTPS_PORT ?=
+FTP_PORT ?=
+TFTP_PORT ?=
+ADMIN_PORT ?=
+SERVE_FLAGS = --bind $(BIND) $(if $(HTTP_PORT),--http-port $(HTTP_PORT)) \
+	$(if $(HTTPS_PORT),--https-port $(HTTPS_PORT)) $(if $(FTP_PORT),--ftp-port $(FTP_PORT)) \
+	$(if $(TFTP_PORT),--tftp-port $(TFTP_PORT))
+
+run: install clients
 	@test -f $(SITE)/phoneprov.toml || $(BIN)/phoneprov init --site $(SITE) --demo \
 		--fqdn localhost --fqdn 127.0.0.1
-	$(BIN)/phoneprov serve --site $(SITE)
+	@echo "Stop it with Ctrl-C. A port taken? make run FTP_PORT=2122 (HTTP_PORT, HTTPS_PORT, TFTP_PORT too)."
+	$(BIN)/phoneprov serve --site $(SITE) $(SERVE_FLAGS)
 
-# Installs missing Debian tools without starting their services (policy-rc.d 101).
+# The clients the README's examples use: curl (the phone), lftp, tftp-hpa.
+APT_CLIENTS := curl lftp tftp-hpa
+
+# Install what is missing without starting or enabling services: the tests need the programs
+# only (fail2ban-regex, not fail2ban's daemon; vsftpd, Kea, ... run on loopback as the tests
+# start them). scripts/disable-services.sh removes the boot links the install made.
 tools:
-	@missing=""; for p in $(APT_TOOLS); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages:$$missing"; \
-		if [ "$$(id -u)" != 0 ]; then echo "not root: cannot install$$missing; tests needing them will be skipped"; exit 0; fi; \
-		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; \
-		apt-get update -qq; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; rc=$$?; \
-		rm -f /usr/sbin/policy-rc.d; exit $$rc; \
-	fi
+	@scripts/install-debian-packages.sh $(APT_TOOLS)
+
+clients:
+	@scripts/install-debian-packages.sh $(APT_CLIENTS)
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -181,6 +181,7 @@ def start_server(
     def pump() -> None:
         assert process.stdout is not None
         for line in process.stdout:
+            server.output.append(line)  # every line, after start-up too (reload messages)
             lines.put(line)
         lines.put(None)
 
@@ -194,7 +195,6 @@ def start_server(
             continue
         if line is None:
             break
-        server.output.append(line)
         match = URL_LINE.match(line)
         if match:
             server.ports[match.group(1)] = int(match.group(2))

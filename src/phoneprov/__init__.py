@@ -1,3 +1,3 @@
 """phoneprov: a provisioning server for Polycom/Poly IP phones."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -41,6 +41,9 @@ class HttpSettings:
     realm: str = "phoneprov"
     nonce_lifetime: int = 300
     allow_device_accounts: bool = True
+    # RFC 2069 style digest responses (no qop, no nonce count): off, as no phone is
+    # known to need them (docs/security.md, "Digest authentication").
+    allow_digest_without_qop: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,11 +83,40 @@ class UploadSettings:
     config_max: int = 1024**2
     core_max: int = 64 * 1024**2
     keep_versions: int = 5
+    keep_days: int = 30  # kept versions younger than this are never removed
+    mac_quota: int = 256 * 1024**2  # bytes one phone's files may receive per quota_window
+    ip_quota: int = 4 * 1024**3  # bytes one address may send per quota_window (NAT: many phones)
+    versions_max: int = 64 * 1024**2  # kept versions of one file, in bytes
+    quota_window: int = 3600
+    # Free bytes uploads leave on their disk for the database and the logs (diskspace.py).
+    free_space_reserve: int = 64 * 1024**2
 
     def limit_for(self, kind: UploadKind) -> int:
         return {"log": self.log_max, "config": self.config_max, "core": self.core_max}[
             kind.limit_class
         ]
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    """Bounds on connections to the HTTP and HTTPS listeners, per process: ``[limits]``."""
+
+    header_timeout: float = 30.0  # seconds from accept to the end of the request headers
+    max_connections: int = 10000
+    # A site behind one NAT address: 1,000 phones booting at once, each with a
+    # connection open and one more (HTTPS after HTTP) being set up.
+    max_connections_per_address: int = 2000
+
+
+@dataclass(frozen=True)
+class LockoutSettings:
+    """The brake on password guessing, per (client address, account): ``[lockout]``."""
+
+    enabled: bool = True
+    failures: int = 10  # wrong passwords within ``window`` seconds before a lock
+    window: int = 300
+    backoff: int = 60  # seconds of the first lock; each following one doubles
+    max_backoff: int = 900
 
 
 @dataclass(frozen=True)
@@ -96,6 +128,10 @@ class PolicySettings:
     folders: dict[UploadKind, str] = field(default_factory=lambda: dict(DEFAULT_FOLDERS))
     csr_policy: CsrPolicy = "manual"
     csr_slot: str = "platform1"
+    # The anonymous Lync/SfB update endpoint records devices it has never seen as
+    # unverified; these bound how fast and how many (provisioning/lync/service.py).
+    lync_new_devices_per_minute: int = 120
+    lync_unverified_devices: int = 5000
 
 
 @dataclass(frozen=True)
@@ -112,6 +148,8 @@ class Settings:
     tftp: TftpSettings = field(default_factory=TftpSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
+    lockout: LockoutSettings = field(default_factory=LockoutSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
 
     @property
     def boot_dir(self) -> Path:
@@ -261,9 +299,47 @@ def load_settings(site_dir: Path) -> Settings:
     return settings_from_mapping(site_dir, raw, path)
 
 
+def _lockout_settings(section: _Section) -> LockoutSettings:
+    """``[lockout]``; ConfigError when max_backoff is shorter than backoff."""
+    backoff = section.integer("backoff", LockoutSettings.backoff, 1, 86400)
+    max_backoff = section.integer("max_backoff", LockoutSettings.max_backoff, 1, 7 * 86400)
+    if max_backoff < backoff:
+        raise ConfigError(
+            f"{section.path}: [lockout] max_backoff = {max_backoff} is shorter than "
+            f"backoff = {backoff}",
+            "Set max_backoff to at least backoff (both in seconds).",
+        )
+    return LockoutSettings(
+        enabled=section.boolean("enabled", LockoutSettings.enabled),
+        failures=section.integer("failures", LockoutSettings.failures, 1, 1000),
+        window=section.integer("window", LockoutSettings.window, 1, 86400),
+        backoff=backoff,
+        max_backoff=max_backoff,
+    )
+
+
+def _limits_settings(section: _Section) -> LimitsSettings:
+    """``[limits]``; ConfigError when header_timeout is out of range."""
+    timeout = section.number("header_timeout", LimitsSettings.header_timeout)
+    if not 1 <= timeout <= 300:
+        raise ConfigError(
+            f"{section.path}: [limits] header_timeout = {timeout} is out of range",
+            "Use 1 to 300 seconds; phones send their request headers within a second.",
+        )
+    return LimitsSettings(
+        header_timeout=timeout,
+        max_connections=section.integer(
+            "max_connections", LimitsSettings.max_connections, 1, 1_000_000
+        ),
+        max_connections_per_address=section.integer(
+            "max_connections_per_address", LimitsSettings.max_connections_per_address, 1, 1_000_000
+        ),
+    )
+
+
 def settings_from_mapping(site_dir: Path, raw: dict[str, Any], path: Path) -> Settings:
     """Build Settings from a parsed TOML mapping (used by load_settings and tests)."""
-    known = {"site", "http", "https", "ftp", "tftp", "uploads", "policy"}
+    known = {"site", "http", "https", "ftp", "tftp", "uploads", "policy", "lockout", "limits"}
     extra = sorted(set(raw) - known)
     if extra:
         raise ConfigError(
@@ -310,6 +386,8 @@ def settings_from_mapping(site_dir: Path, raw: dict[str, Any], path: Path) -> Se
         name=site.text("name", "default"),
         fqdns=fqdns,
         database=site.text("database", ""),
+        lockout=_lockout_settings(sections["lockout"]),
+        limits=_limits_settings(sections["limits"]),
         http=HttpSettings(
             enabled=http.boolean("enabled", True),
             bind=http.text("bind", "0.0.0.0"),
@@ -317,6 +395,7 @@ def settings_from_mapping(site_dir: Path, raw: dict[str, Any], path: Path) -> Se
             realm=http.text("realm", "phoneprov"),
             nonce_lifetime=http.integer("nonce_lifetime", 300, 10, 86400),
             allow_device_accounts=http.boolean("allow_device_accounts", True),
+            allow_digest_without_qop=http.boolean("allow_digest_without_qop", False),
         ),
         https=HttpsSettings(
             enabled=https.boolean("enabled", True),
@@ -348,6 +427,12 @@ def settings_from_mapping(site_dir: Path, raw: dict[str, Any], path: Path) -> Se
             config_max=up.size("config_max", 1024**2),
             core_max=up.size("core_max", 64 * 1024**2),
             keep_versions=up.integer("keep_versions", 5, 0, 100),
+            keep_days=up.integer("keep_days", 30, 0, 3650),
+            mac_quota=up.size("mac_quota", 256 * 1024**2),
+            ip_quota=up.size("ip_quota", 4 * 1024**3),
+            versions_max=up.size("versions_max", 64 * 1024**2),
+            quota_window=up.integer("quota_window", 3600, 60, 7 * 86400),
+            free_space_reserve=up.size("free_space_reserve", 64 * 1024**2),
         ),
         policy=PolicySettings(
             enrolment=pol.choice("enrolment", "allow", ("allow", "quarantine", "deny")),  # type: ignore[arg-type]
@@ -357,6 +442,8 @@ def settings_from_mapping(site_dir: Path, raw: dict[str, Any], path: Path) -> Se
             folders=folders,
             csr_policy=pol.choice("csr_policy", "manual", ("manual", "auto")),  # type: ignore[arg-type]
             csr_slot=pol.choice("csr_slot", "platform1", SLOTS),
+            lync_new_devices_per_minute=pol.integer("lync_new_devices_per_minute", 120, 0, 100_000),
+            lync_unverified_devices=pol.integer("lync_unverified_devices", 5000, 0, 10_000_000),
         ),
     )
     for section in sections.values():

@@ -54,5 +54,30 @@ class UploadError(PhoneprovError):
         self.http_status = http_status
 
 
+class QuotaError(UploadError):
+    """An upload refused by a per-phone, per-address or kept-versions quota (HTTP 429)."""
+
+    def __init__(self, message: str, hint: str, retry_after: int) -> None:
+        super().__init__(message, hint, http_status=429)
+        self.retry_after = retry_after
+
+
+class DiskFullError(UploadError):
+    """An upload not stored for want of disk space: HTTP 507 (RFC 4918 §11.5), FTP 452.
+
+    The partial file is already removed when this is raised. The message goes to
+    the client; ``detail`` (free space, the server's folder) to the security log only.
+    """
+
+    def __init__(self, message: str, hint: str, detail: str = "") -> None:
+        super().__init__(message, hint, http_status=507)
+        self.detail = detail
+
+
 class UnsafePathError(PhoneprovError):
     """A path from the network tries to leave the boot directory or is malformed."""
+
+
+class InstallError(PhoneprovError):
+    """``phoneprov service install`` or ``uninstall`` cannot go on (a file in the way, a
+    failed ``pip``, no permission); nothing after the failed step was changed."""

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 from phoneprov.model import DeviceStatus, Principal, PrincipalKind, Protocol
 from phoneprov.protocols.polycom import Resource, ResourceKind, UploadKind
+from phoneprov.reasons import PRE_TABLE_REASONS as PRE_TABLE_REASONS
+from phoneprov.reasons import Reason as Reason
 
 
 class Action(enum.StrEnum):
@@ -35,138 +37,30 @@ class Action(enum.StrEnum):
     CHECK_UPDATE = "check-update"  # a device asks the Lync update service what to run (SPEC §9)
 
 
-class Reason(enum.StrEnum):
-    """Why a request was allowed or refused, spelled as the security log writes it."""
+class Owner(enum.StrEnum):
+    """The standing of the phone an upload name belongs to (its MAC), as the gate finds it.
 
-    OK = "ok"
-    NOT_YOURS = "not-yours"
-    SECRET_OVER_BOOTSTRAP = "secret-over-bootstrap"
-    SECRET_OVER_TFTP = "secret-over-tftp"
-    ENROLMENT_DENIED = "enrolment-denied"
-    DEVICE_BLOCKED = "device-blocked"
-    QUARANTINED = "quarantined"
-    NOT_AN_UPLOAD = "not-an-upload"
-    WRONG_FOLDER = "wrong-folder"
-    UPLOAD_KIND_NOT_ALLOWED = "upload-kind-not-allowed"
-    READ_ONLY = "read-only"
-    ANONYMOUS = "anonymous"
-    KEY_OUTSIDE_MTLS = "key-outside-mtls"
-    NO_RULE = "no-rule"
-    UNSAFE_PATH = "unsafe-path"
-    HIDDEN_FILE = "hidden-file"
-    # who is asking could not be established (before the table)
-    UNKNOWN_USER = "unknown-user"
-    BAD_PASSWORD = "bad-password"
-    DEFAULT_ACCOUNT_DISABLED = "default-account-disabled"
-    DIGEST_BAD_RESPONSE = "digest-bad-response"
-    DIGEST_BAD_NONCE = "digest-bad-nonce"
-    DIGEST_REPLAY = "digest-replay"
-    DIGEST_MALFORMED = "digest-malformed"
-    NO_CLIENT_CERTIFICATE = "no-client-certificate"
-    CERTIFICATE_REVOKED = "certificate-revoked"
-    CERTIFICATE_EXPIRED = "certificate-expired"
-    CERTIFICATE_CN_NOT_MAC = "certificate-cn-not-mac"
-    TLS_HANDSHAKE = "tls-handshake"
-    # the request itself is refused by a protocol limit (before the table)
-    MALFORMED_REQUEST = "malformed-request"
-    BUSY = "busy"
-    OVER_SIZE_LIMIT = "over-size-limit"
-    # the server could not serve it (a disk or socket fault; the detail says which)
-    SERVER_ERROR = "server-error"
-    NO_SOCKET = "no-socket"
-    UPLOAD_FAILED = "upload-failed"
+    The public account is shared by every phone, so what it may do with a phone's
+    files depends on that phone (docs/decisions/0008-public-account-writes.md).
+    """
 
-    @property
-    def meaning(self) -> str:
-        """What the reason means, in the words of the docs' reasons table."""
-        return _MEANINGS[self]
-
-
-_MEANINGS: dict[Reason, str] = {
-    Reason.OK: "allowed",
-    Reason.NOT_YOURS: "a device asked for another device's file",
-    Reason.SECRET_OVER_BOOTSTRAP: (
-        "a file that may carry secrets, asked for by the public bootstrap account"
-    ),
-    Reason.SECRET_OVER_TFTP: "a file that may carry secrets, asked for over TFTP",
-    Reason.ENROLMENT_DENIED: 'an unknown device, refused by `[policy] enrolment = "deny"`',
-    Reason.DEVICE_BLOCKED: "a device revoked or blocked by an administrator",
-    Reason.QUARANTINED: (
-        'an unknown device held by `[policy] enrolment = "quarantine"` until an '
-        "administrator approves it"
-    ),
-    Reason.NOT_AN_UPLOAD: "a write or delete of a name phones do not upload",
-    Reason.WRONG_FOLDER: "an upload name in a folder other than its kind's (the root is accepted)",
-    Reason.UPLOAD_KIND_NOT_ALLOWED: (
-        "an upload kind this account may not write (`[policy] bootstrap_writes`) or delete"
-    ),
-    Reason.READ_ONLY: "a write over TFTP, read-only but for logs with `[tftp] allow_log_uploads`",
-    Reason.ANONYMOUS: "no identity at all (no account, no certificate)",
-    Reason.KEY_OUTSIDE_MTLS: "a phone's private key, asked for outside its own mutual-TLS session",
-    Reason.NO_RULE: "an action that does not apply to this kind of resource",
-    Reason.UNSAFE_PATH: (
-        "path check before the table: traversal, encoded tricks, a symlink out of the root"
-    ),
-    Reason.HIDDEN_FILE: "path check before the table: a dot file (temporary uploads and the like)",
-    Reason.UNKNOWN_USER: "identity check: no account has this user name (HTTP digest, FTP)",
-    Reason.BAD_PASSWORD: "identity check: wrong FTP password",
-    Reason.DEFAULT_ACCOUNT_DISABLED: (
-        "identity check: the public FTP account, turned off by `[ftp] default_account`"
-    ),
-    Reason.DIGEST_BAD_RESPONSE: "identity check: digest response wrong (wrong password or URI)",
-    Reason.DIGEST_BAD_NONCE: "identity check: a digest nonce this site did not issue",
-    Reason.DIGEST_REPLAY: "identity check: a digest nonce count used again (a replay)",
-    Reason.DIGEST_MALFORMED: "identity check: an Authorization header that does not parse",
-    Reason.NO_CLIENT_CERTIFICATE: "identity check: HTTPS without a client certificate",
-    Reason.CERTIFICATE_REVOKED: "identity check: a device certificate this site revoked",
-    Reason.CERTIFICATE_EXPIRED: (
-        "identity check: an expired device certificate "
-        "(`[https] tolerate_expired_device_certs` is off)"
-    ),
-    Reason.CERTIFICATE_CN_NOT_MAC: "identity check: a client certificate whose CN is not a MAC",
-    Reason.TLS_HANDSHAKE: "identity check: the TLS handshake failed (the detail says why)",
-    Reason.MALFORMED_REQUEST: "protocol limit: a TFTP packet that does not parse",
-    Reason.BUSY: "protocol limit: `[tftp] max_transfers` transfers already running",
-    Reason.OVER_SIZE_LIMIT: "protocol limit: an upload over its kind's `[uploads]` size limit",
-    Reason.SERVER_ERROR: "server fault: the file could not be read (the detail names the error)",
-    Reason.NO_SOCKET: "server fault: no socket could be opened for a TFTP transfer",
-    Reason.UPLOAD_FAILED: "server fault: an upload could not be stored (disk full, permissions)",
-}
-
-# Reasons given outside the table: the path is unsafe, who is asking could not be
-# established, a protocol limit refused the request, or the server failed.
-PRE_TABLE_REASONS = frozenset(
-    {
-        Reason.UNSAFE_PATH,
-        Reason.HIDDEN_FILE,
-        Reason.UNKNOWN_USER,
-        Reason.BAD_PASSWORD,
-        Reason.DEFAULT_ACCOUNT_DISABLED,
-        Reason.DIGEST_BAD_RESPONSE,
-        Reason.DIGEST_BAD_NONCE,
-        Reason.DIGEST_REPLAY,
-        Reason.DIGEST_MALFORMED,
-        Reason.NO_CLIENT_CERTIFICATE,
-        Reason.CERTIFICATE_REVOKED,
-        Reason.CERTIFICATE_EXPIRED,
-        Reason.CERTIFICATE_CN_NOT_MAC,
-        Reason.TLS_HANDSHAKE,
-        Reason.MALFORMED_REQUEST,
-        Reason.BUSY,
-        Reason.OVER_SIZE_LIMIT,
-        Reason.SERVER_ERROR,
-        Reason.NO_SOCKET,
-        Reason.UPLOAD_FAILED,
-    }
-)
+    UNKNOWN = "owner not enrolled"  # no record, or denied or blocked
+    PENDING = "owner quarantined"
+    ENROLLED = "owner enrolled"
+    OWN_IDENTITY = "owner has proved who it is"  # enrolled, and used its cert or account
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The table's answer: allowed with ``Reason.OK``, or refused with another reason."""
+    """The table's answer: allowed with ``Reason.OK``, or refused with another reason.
+
+    ``hold``: allowed, but the upload is kept aside until an administrator approves
+    the phone (``phoneprov device approve``); never served meanwhile.
+    """
 
     allowed: bool
     reason: Reason
+    hold: bool = False
 
     def __post_init__(self) -> None:
         if self.allowed is not (self.reason is Reason.OK):
@@ -177,6 +71,7 @@ class Decision:
 
 
 ALLOW = Decision(True, Reason.OK)
+HOLD = Decision(True, Reason.OK, hold=True)
 
 
 def _deny(reason: Reason) -> Decision:
@@ -196,6 +91,15 @@ BOOTSTRAP_WRITES = frozenset(
     }
 )
 BOOTSTRAP_READS = frozenset({UploadKind.CALLS, UploadKind.DIRECTORY})
+# What a phone downloads again after uploading it: a forged copy changes the phone.
+READ_BACK_KINDS = frozenset(
+    {
+        UploadKind.CALLS,
+        UploadKind.DIRECTORY,
+        UploadKind.PHONE_OVERRIDE,
+        UploadKind.WEB_OVERRIDE,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +134,8 @@ class Upload(enum.StrEnum):
     BOOTSTRAP_WRITABLE = "kind in `[policy] bootstrap_writes`"
     TFTP_READ_ONLY = "not a log, or `[tftp] allow_log_uploads` off"
     NOT_LOG = "not a log"
+    READ_BACK = "a file the phone reads back (calls, contacts, overrides)"
+    READ_BACK_WRITABLE = "read back, and kind in `[policy] bootstrap_writes`"
     KEY = "private key"
 
     def holds(self, resource: Resource, rules: PolicyRules) -> bool:
@@ -250,6 +156,10 @@ class Upload(enum.StrEnum):
                 return not (rules.tftp_writes and kind.is_log)
             case Upload.NOT_LOG:
                 return not kind.is_log
+            case Upload.READ_BACK:
+                return kind in READ_BACK_KINDS
+            case Upload.READ_BACK_WRITABLE:
+                return kind in READ_BACK_KINDS and kind in rules.bootstrap_writes
             case Upload.KEY:
                 return kind is UploadKind.KEY
 
@@ -269,11 +179,21 @@ class Row:
     protocol: Protocol | None = None
     mac: Mac | None = None
     upload: Upload | None = None
+    owner: frozenset[Owner] | None = None
 
     def matches(
-        self, principal: Principal, action: Action, resource: Resource, rules: PolicyRules
+        self,
+        principal: Principal,
+        action: Action,
+        resource: Resource,
+        rules: PolicyRules,
+        owner: Owner | None = None,
     ) -> bool:
-        """Return True when every column of the row holds for this request."""
+        """Return True when every column of the row holds for this request.
+
+        ``owner`` is the standing of the phone the file belongs to; a row with an
+        owner condition never matches when it was not looked up (None).
+        """
         return (
             principal.kind in self.who
             and action in self.actions
@@ -282,6 +202,7 @@ class Row:
             and (self.protocol is None or principal.protocol is self.protocol)
             and (self.mac is None or self.mac.holds(principal, resource))
             and (self.upload is None or self.upload.holds(resource, rules))
+            and (self.owner is None or owner in self.owner)
         )
 
 
@@ -313,6 +234,9 @@ NOT_UPLOADS = FILES - UPLOADS
 LYNC_UPDATE = frozenset({ResourceKind.LYNC_UPDATE})
 
 DENIED, BLOCKED, PENDING = DeviceStatus.DENIED, DeviceStatus.BLOCKED, DeviceStatus.PENDING
+NOT_ENROLLED = frozenset({Owner.UNKNOWN})
+QUARANTINED_OWNER = frozenset({Owner.PENDING})
+OWN_IDENTITY = frozenset({Owner.OWN_IDENTITY})
 TFTP = Protocol.TFTP
 
 # SPEC §3 and §9; decisions/0003 for the public bootstrap account. Refused reads
@@ -331,6 +255,18 @@ TABLE: tuple[Row, ...] = (
     # Reads. TFTP has no authentication, so it is a public identity whoever claims it.
     Row(ANYONE, READ, PUBLIC_FILES, ALLOW),
     Row(ANYONE, READ, UPLOADS, _deny(Reason.SECRET_OVER_TFTP), protocol=TFTP),
+    # The public account reads back only the files of enrolled phones that have never
+    # proved who they are (decisions/0008): the others read theirs with their identity.
+    Row(BOOTSTRAP, READ, UPLOADS, _deny(Reason.NOT_ENROLLED), owner=NOT_ENROLLED),
+    Row(BOOTSTRAP, READ, UPLOADS, _deny(Reason.QUARANTINED), owner=QUARANTINED_OWNER),
+    Row(
+        BOOTSTRAP,
+        READ,
+        UPLOADS,
+        _deny(Reason.OWN_IDENTITY_ONLY),
+        owner=OWN_IDENTITY,
+        upload=Upload.READ_BACK,
+    ),
     Row(BOOTSTRAP, READ, UPLOADS, ALLOW, upload=Upload.BOOTSTRAP_READABLE),
     Row(BOOTSTRAP, READ, UPLOADS, _deny(Reason.SECRET_OVER_BOOTSTRAP)),
     Row(DEVICES, READ, UPLOADS, _deny(Reason.NOT_YOURS), mac=Mac.OTHER),
@@ -361,6 +297,25 @@ TABLE: tuple[Row, ...] = (
     Row(DEVICES, WRITE, UPLOADS, _deny(Reason.QUARANTINED), status=PENDING, upload=Upload.NOT_LOG),
     Row(DEVICES, WRITE, UPLOADS, ALLOW),
     Row(SITE_ACCOUNT, WRITE, UPLOADS, ALLOW),
+    # The public account writes only for phones in the inventory; what a phone reads
+    # back only until it proves who it is, and for a quarantined phone only aside.
+    Row(BOOTSTRAP, WRITE, UPLOADS, _deny(Reason.NOT_ENROLLED), owner=NOT_ENROLLED),
+    Row(
+        BOOTSTRAP,
+        WRITE,
+        UPLOADS,
+        _deny(Reason.OWN_IDENTITY_ONLY),
+        owner=OWN_IDENTITY,
+        upload=Upload.READ_BACK,
+    ),
+    Row(
+        BOOTSTRAP,
+        WRITE,
+        UPLOADS,
+        HOLD,
+        owner=QUARANTINED_OWNER,
+        upload=Upload.READ_BACK_WRITABLE,
+    ),
     Row(BOOTSTRAP, WRITE, UPLOADS, ALLOW, upload=Upload.BOOTSTRAP_WRITABLE),
     Row(BOOTSTRAP, WRITE, UPLOADS, _deny(Reason.UPLOAD_KIND_NOT_ALLOWED)),
     # Anything else (a file action on an update offer, an update check on a file).
@@ -377,12 +332,20 @@ _ROWS_FOR: dict[tuple[Action, ResourceKind], tuple[Row, ...]] = {
 
 
 def decide(
-    principal: Principal, action: Action, resource: Resource, rules: PolicyRules
+    principal: Principal,
+    action: Action,
+    resource: Resource,
+    rules: PolicyRules,
+    owner: Owner | None = None,
 ) -> Decision:
     """Return the decision of the first row of ``TABLE`` that matches the request.
 
-    The last row matches every request, so there is always one. Raises KeyError
-    only when ``rules.folders`` lacks the folder of an upload kind written to.
+    ``owner``: the standing of the phone an upload name belongs to (the gate looks
+    it up for every upload name with a MAC). The last row matches every request, so
+    there is always one. Raises KeyError only when ``rules.folders`` lacks the
+    folder of an upload kind written to.
     """
     rows = _ROWS_FOR[action, resource.kind]
-    return next(row.decision for row in rows if row.matches(principal, action, resource, rules))
+    return next(
+        row.decision for row in rows if row.matches(principal, action, resource, rules, owner)
+    )

@@ -6,6 +6,7 @@ them from services without importing ``store/``.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from phoneprov.model import DeviceStatus, MacAddress
@@ -49,6 +50,10 @@ class Sighting:
     stage: str = ""
     cert_kind: str = ""
     user_agent: str = ""
+    own_identity: bool = False  # the phone proved who it is (its certificate or device account)
+
+
+OWN_IDENTITY_FLAG = "own-identity"  # in DeviceRecord.flags once a phone proved who it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,5 +158,27 @@ def merge_sightings(old: Sighting | None, new: Sighting) -> Sighting:
         ip=new.ip,
         protocol=new.protocol,
         status_if_new=old.status_if_new,
+        own_identity=old.own_identity or new.own_identity,
         **keep,
     )
+
+
+# Set on a device record the anonymous Lync/SfB update endpoint created; cleared once a
+# phone listener (HTTP, HTTPS, FTP, TFTP) sees the phone. Until then the endpoint may
+# update the record's model and firmware, and nothing else may count it as verified.
+UNVERIFIED_FLAG = "unverified"
+
+
+class Sighted(enum.StrEnum):
+    """What an unverified sighting (a Lync/SfB update request) did to the device records."""
+
+    CREATED = "created"  # a new record, flagged unverified
+    UPDATED = "updated"  # an unverified record: model, firmware, address, last seen
+    UNTOUCHED = "untouched"  # a record a phone listener or the administrator wrote: left as is
+    OVER_RATE = "over-rate"  # unknown, past [policy] lync_new_devices_per_minute: no record
+    OVER_CAP = "over-cap"  # unknown, [policy] lync_unverified_devices reached: no record
+
+    @property
+    def recorded(self) -> bool:
+        """True when the device has a record (its requests are logged)."""
+        return self in (Sighted.CREATED, Sighted.UPDATED, Sighted.UNTOUCHED)

@@ -90,7 +90,6 @@ def test_ok_readme_ftp_lines(servers: dict[str, Server]) -> None:
     block = CONSOLE.search(section)
     assert block is not None, "README lost its FTP console block"
     server = servers["plain"]
-    (server.site.parent / "boot.log").write_text("boot ok\n")
     outputs = []
     for line in block.group(1).splitlines():
         result = run(line.replace("localhost:2121", f"localhost:{server.ports['ftp']}"), server)

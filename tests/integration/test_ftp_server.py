@@ -145,6 +145,10 @@ def test_fail_close_past_grace_discards_an_unfinished_upload(ftp_site: Path) -> 
     with running_ftp(ftp_site) as server:
         server.handle.grace = 0.5
         client = server.login()
+        # The phone asks for its own config first (SPEC §2), which enrols it: only then
+        # may the public account upload its logs (decisions/0008).
+        with pytest.raises(ftplib.error_perm):
+            client.retrbinary(f"RETR {MAC}.cfg", lambda _data: None)
         client.storbinary(f"STOR logs/{target.name}", io.BytesIO(b"old\n"))
         client.voidcmd("TYPE I")
         conn = client.transfercmd(f"STOR logs/{target.name}")

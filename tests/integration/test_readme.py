@@ -22,13 +22,13 @@ def _by_hand_commands() -> list[str]:
 
 def test_ok_readme_by_hand_boot(server: Server) -> None:
     commands = _by_hand_commands()
-    assert len(commands) == 6
+    assert len(commands) == 5
+    before = sorted(server.site.parent.iterdir())
     outputs = []
     for command in commands:
         command = command.replace("localhost:8080", f"127.0.0.1:{server.ports['http']}")
         command = command.replace("localhost:8443", f"localhost:{server.ports['https']}")
-        if command.startswith("curl "):
-            command = "curl --fail --silent --show-error " + command[5:]
+        command = command.replace("curl ", "curl --fail --silent --show-error ", 1)
         result = subprocess.run(
             command, shell=True, cwd=server.site.parent, capture_output=True, text=True, timeout=30
         )
@@ -40,6 +40,8 @@ def test_ok_readme_by_hand_boot(server: Server) -> None:
     assert "reg.1.auth.password" in outputs[3]
     uploaded = server.site / "boot" / "logs" / "0004f2000001-boot.log"
     assert uploaded.read_text() == "boot ok\n"
+    # The examples run in the checkout: they must leave no file in it.
+    assert sorted(server.site.parent.iterdir()) == before
 
 
 def test_ok_readme_tftp_block(site: Path, tmp_path: Path) -> None:
@@ -53,7 +55,8 @@ def test_ok_readme_tftp_block(site: Path, tmp_path: Path) -> None:
             command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=30
         )
         assert result.returncode == 0, result.stderr
-        master = (tmp_path / "000000000000.cfg").read_text()
-        assert 'CONFIG_FILES="initial.cfg"' in master
+        assert 'CONFIG_FILES="initial.cfg"' in result.stdout
+        written = [p.name for p in tmp_path.iterdir()]
+        assert written == ["site"], "the README's TFTP example wrote a file"
     finally:
         server.stop()

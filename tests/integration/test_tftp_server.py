@@ -207,24 +207,28 @@ def test_duplicate_ack_is_not_answered(running: Running) -> None:
 
 
 def test_retransmits_then_gives_up(own_site: Path) -> None:
-    """retries=2: the first DATA, two retransmissions, then ERROR 0, and the transfer is gone."""
+    """retries=2: after block 1 is acknowledged, block 2 and two retransmissions, then
+    ERROR 0, and the transfer is gone."""
     with serve(own_site, timeout=0.2, retries=2) as run, udp() as client:
-        client.sendto(request(1, "initial.cfg"), ("127.0.0.1", run.port))
+        client.sendto(request(1, "sip.ld"), ("127.0.0.1", run.port))
+        first, server = client.recvfrom(1000)
+        assert struct.unpack("!HH", first[:4]) == (3, 1)
+        client.sendto(struct.pack("!HH", 4, 1), server)
         datagrams, sources = [], set()
         while not datagrams or datagrams[-1][:2] != b"\x00\x05":
             datagram, source = client.recvfrom(1000)
             datagrams.append(datagram)
             sources.add(source)
         packets = [struct.unpack("!HH", d[:4]) for d in datagrams]
-        assert packets == [(3, 1), (3, 1), (3, 1), (5, 0)]
+        assert packets == [(3, 2), (3, 2), (3, 2), (5, 0)]
         # The retransmissions repeat the block unchanged, from the transfer's one port (TID).
-        assert [d[4:] for d in datagrams[:3]] == [INITIAL] * 3
-        assert len(sources) == 1
+        assert len({d[4:] for d in datagrams[:3]}) == 1
+        assert sources == {server}
         assert datagrams[-1][4:].rstrip(b"\0") == b"no answer after 2 retransmissions"
         wait_until_idle(run)
-        aborted = [line for line in run.access.lines if 'path="initial.cfg"' in line]
+        aborted = [line for line in run.access.lines if 'path="sip.ld"' in line]
         assert len(aborted) == 1 and "method=RRQ" in aborted[0], run.access.lines
-        assert "status=aborted bytes=0" in aborted[0]
+        assert "status=aborted bytes=512" in aborted[0]
         # The transfer's socket is closed: a late ACK to it meets ICMP port unreachable.
         with udp() as late:
             late.connect(sources.pop())
@@ -283,6 +287,11 @@ def test_write_refused_by_default(running: Running) -> None:
 def uploads(tmp_path: Path) -> Iterator[Running]:
     site = make_site(tmp_path / "site", b"fw")
     with serve(site, UploadSettings(log_max=4000), allow_log_uploads=True) as run:
+        # A phone's bootROM asks for its own config first (SPEC §2): that enrols it, and
+        # only then may the public TFTP identity upload its logs (decisions/0008).
+        with udp() as client:
+            client.sendto(request(1, "0004f2abcdef.cfg"), ("127.0.0.1", run.port))
+            assert client.recvfrom(1000)[0][:2] == b"\x00\x05"  # not served: an error
         yield run
 
 

@@ -81,6 +81,26 @@ def test_fail_control_characters_in_decoded_names() -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "decoded"),
+    [
+        pytest.param("/%c0%ae%c0%ae/etc/passwd", False, id="fail/overlong-dot-escapes"),
+        pytest.param("/%ff.cfg", False, id="fail/ff-escape"),
+        pytest.param("/%e2%82.cfg", False, id="fail/truncated-sequence"),
+        pytest.param("/\ufffd\ufffd/x.cfg", True, id="fail/replacement-character"),
+        pytest.param("/\udcc0\udcae.cfg", True, id="fail/surrogate-escaped-bytes"),
+    ],
+)
+def test_fail_not_utf8(raw: str, decoded: bool) -> None:
+    """Not UTF-8 is an unsafe path (400 over HTTP), never a UnicodeDecodeError (500)."""
+    with pytest.raises(UnsafePathError, match="not valid UTF-8"):
+        safe_relative(raw, already_decoded=decoded)
+
+
+def test_ok_utf8_escapes_decode() -> None:
+    assert safe_relative("/contacts/%c3%a9t%c3%a9.xml") == "contacts/été.xml"
+
+
+@pytest.mark.parametrize(
     "path,kind,owner,upload",
     [
         ("000000000000.cfg", ResourceKind.MASTER, None, None),

@@ -27,6 +27,7 @@ from phoneprov.policy import (
     TABLE,
     Action,
     Decision,
+    Owner,
     PolicyRules,
     Reason,
     Row,
@@ -189,13 +190,25 @@ def requests(
     return itertools.product(principals(), sorted(actions), list(resources(kinds, rules)))
 
 
-def first_row(principal: Principal, action: Action, resource: Resource, rules: PolicyRules) -> int:
+OWNERS: tuple[Owner | None, ...] = (None, *Owner)
+
+
+def first_row(
+    principal: Principal,
+    action: Action,
+    resource: Resource,
+    rules: PolicyRules,
+    owner: Owner | None = None,
+) -> int:
     """The index of the row that decides, by a plain scan of the whole table."""
-    return next(i for i, row in enumerate(TABLE) if row.matches(principal, action, resource, rules))
+    return next(
+        i for i, row in enumerate(TABLE) if row.matches(principal, action, resource, rules, owner)
+    )
 
 
 @pytest.mark.parametrize("rules", RULE_SETS, ids=["default", "reads-all-tftp", "writes-all-tftp"])
 def test_ok_table_decides_as_the_old_if_chain(rules: PolicyRules) -> None:
+    """Without the owner's standing (rows added by decisions/0008), the old answers."""
     old_actions = frozenset({Action.READ, Action.WRITE, Action.DELETE})
     differ = []
     for principal, action, resource in requests(old_actions, FILES, rules):
@@ -209,11 +222,13 @@ def test_ok_table_decides_as_the_old_if_chain(rules: PolicyRules) -> None:
 def test_ok_every_row_decides_something() -> None:
     """No row is shadowed by the rows above it, and decide()'s index keeps the table order."""
     used, misindexed = set(), []
-    for principal, action, resource in requests(ANY_ACTION, ANY_RESOURCE, DEFAULT_RULES):
-        row = first_row(principal, action, resource, DEFAULT_RULES)
+    for (principal, action, resource), owner in itertools.product(
+        requests(ANY_ACTION, ANY_RESOURCE, DEFAULT_RULES), OWNERS
+    ):
+        row = first_row(principal, action, resource, DEFAULT_RULES, owner)
         used.add(row)
-        if decide(principal, action, resource, DEFAULT_RULES) != TABLE[row].decision:
-            misindexed.append(f"{principal} {action} {resource}: row {row + 1}")
+        if decide(principal, action, resource, DEFAULT_RULES, owner) != TABLE[row].decision:
+            misindexed.append(f"{principal} {action} {resource} {owner}: row {row + 1}")
     assert not misindexed, "decide() skipped rows:\n" + "\n".join(misindexed[:5])
     unused = [f"row {i + 1}: {TABLE[i]}" for i in range(len(TABLE)) if i not in used]
     assert not unused, "rows shadowed by the rows above them:\n" + "\n".join(unused)
@@ -317,13 +332,16 @@ def _when(row: Row) -> str:
         f"over {row.protocol.upper()}" if row.protocol else "",
         row.mac.value if row.mac else "",
         row.upload.value if row.upload else "",
+        _names(row.owner, Owner) if row.owner else "",
     ]
     return "; ".join(part for part in parts if part) or "—"
 
 
 def _may(principal: Principal, sample: str) -> str:
+    """What ``principal`` may do with ``sample`` of an enrolled phone that never proved itself."""
     resource = classify(sample.replace("<mac>", MAC.value))
-    done = [a.value for a in Action if decide(principal, a, resource, DEFAULT_RULES).allowed]
+    owner = Owner.ENROLLED if resource.kind is ResourceKind.UPLOAD else None
+    done = [a.value for a in Action if decide(principal, a, resource, DEFAULT_RULES, owner).allowed]
     return ", ".join(done) or "—"
 
 
@@ -345,7 +363,9 @@ def render() -> str:
                 _names(row.actions, Action),
                 _names(row.resources, ResourceKind),
                 _when(row),
-                "allow" if row.decision.allowed else "refuse",
+                ("allow, held until approved" if row.decision.hold else "allow")
+                if row.decision.allowed
+                else "refuse",
                 f"`{row.decision.reason}`",
             )
             for number, row in enumerate(TABLE, start=1)
@@ -365,7 +385,8 @@ def render() -> str:
     )
     return (
         BEGIN
-        + "With the default `[policy]`, for a phone whose MAC is `<mac>`:\n\n"
+        + "With the default `[policy]`, for an enrolled phone whose MAC is `<mac>` and"
+        + " that has not yet used its own certificate or account:\n\n"
         + summary
         + "\nThe table behind it is read top to bottom: the first row that matches a request"
         + " decides. Its words:\n\n"

@@ -236,7 +236,7 @@ def test_ok_digest_answer_accepted_by_phoneprov_server_side() -> None:
         creds = digest.parse_authorization(header)
         assert creds is not None
         verdict = authority.verify(
-            creds, "GET", digest.ha1("PlcmSpIp", "phoneprov", "PlcmSpIp"), 1001.0
+            creds, "GET", "/a.cfg", digest.ha1("PlcmSpIp", "phoneprov", "PlcmSpIp"), 1001.0
         )
         assert verdict is digest.Verdict.OK
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -166,10 +168,11 @@ def test_read_duplicate_ack_is_not_answered() -> None:
 
 
 def test_read_gives_up_after_retries_with_error() -> None:
-    transfer = ReadTransfer(Negotiated(blksize=8), BytesContent(b"z"), LIMITS)
+    transfer = ReadTransfer(Negotiated(blksize=8), BytesContent(b"z" * 12), LIMITS)
     transfer.start(0.0)
+    assert blocks(transfer.receive(ack_packet(1), 0.1).send) == [2]
     for attempt in range(1, LIMITS.retries + 1):
-        assert blocks(transfer.expire(2.0 * attempt).send) == [1]
+        assert blocks(transfer.expire(0.1 + 2.0 * attempt).send) == [2]
     step = transfer.expire(10.0)
     assert step.outcome is not None and not step.outcome.ok
     packet = decode(step.send[0])
@@ -222,13 +225,27 @@ def test_read_block_numbers_roll_over_to_zero() -> None:
 
 
 def run_lossy_read(content: bytes, blksize: int, window: int, drops: list[bool]) -> bytes:
-    """Drive a reader through a channel that drops datagrams as ``drops`` says, then none."""
+    """Drive a reader through a channel that drops datagrams as ``drops`` says, then none.
+
+    A client that heard nothing before the server gave up repeats its request, which
+    the server answers with a new transfer (RFC 1350 §2).
+    """
     limits = Limits(timeout=1.0, retries=len(drops) + 2)
     negotiated = negotiate(
         rrq(("blksize", str(blksize)), ("windowsize", str(window))), len(content), limits
     )
-    transfer = ReadTransfer(negotiated, BytesContent(content), limits)
     lossy = iter(drops)
+    while True:
+        transfer = ReadTransfer(negotiated, BytesContent(content), limits)
+        received = run_lossy_transfer(transfer, blksize, window, lossy)
+        if transfer.answered:
+            return received
+
+
+def run_lossy_transfer(
+    transfer: ReadTransfer, blksize: int, window: int, lossy: Iterator[bool]
+) -> bytes:
+    """One transfer through the lossy channel until it ends; returns what arrived in order."""
     received = bytearray()
     expected, since_ack, now = 1, 0, 0.0
     pending = list(transfer.start(now).send)
@@ -275,6 +292,41 @@ def test_read_survives_any_loss_pattern(
     content: bytes, blksize: int, window: int, drops: list[bool]
 ) -> None:
     assert run_lossy_read(content, blksize, window, drops) == content
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param((), id="fail/unanswered-data-block-1"),
+        pytest.param((("blksize", "1428"), ("tsize", "0")), id="fail/unanswered-oack"),
+    ],
+)
+def test_read_unanswered_first_packet_is_sent_at_most_twice(
+    options: tuple[tuple[str, str], ...],
+) -> None:
+    """A forged request (UDP source not proven) must not turn the retries into a flood."""
+    limits = Limits(timeout=2.0, retries=5)
+    content = BytesContent(b"c" * 3000)
+    transfer = ReadTransfer(negotiate(rrq(*options), content.size, limits), content, limits)
+    sent = list(transfer.start(0.0).send)
+    now = 0.0
+    while transfer.deadline is not None:
+        now = transfer.deadline
+        sent += transfer.expire(now).send
+    first, repeat, *rest = sent
+    assert repeat == first
+    assert [type(decode(datagram)) for datagram in rest] == [Error]
+    assert transfer.retransmits == 1
+
+
+def test_read_answered_transfer_keeps_every_retry() -> None:
+    limits = Limits(timeout=2.0, retries=5)
+    transfer = ReadTransfer(Negotiated(blksize=8), BytesContent(b"q" * 20), limits)
+    transfer.start(0.0)
+    transfer.receive(ack_packet(1), 0.5)  # the client answered: its address is real
+    resent = [blocks(transfer.expire(0.5 + 2.0 * n).send) for n in range(1, 6)]
+    assert resent == [[2]] * 5
+    assert transfer.deadline is not None
 
 
 def test_write_lock_step_upload() -> None:

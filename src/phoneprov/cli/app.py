@@ -9,6 +9,7 @@ module when click asks for it.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from typer._click.core import Command, Context
 from typer.core import TyperGroup
 
 from phoneprov import __version__
+from phoneprov.provisioning.file_modes import SITE_UMASK
 
 
 def _attr(module: str, name: str) -> Callable[[], Any]:
@@ -48,8 +50,13 @@ COMMANDS: dict[str, Callable[[], Any]] = {
     "render": _attr("phoneprov.cli.render", "render"),
     "logs": _attr("phoneprov.cli.logs", "app"),
     "doctor": _attr("phoneprov.cli.doctor", "doctor"),
+    "import": _attr("phoneprov.cli.importer", "app"),
     "simulate": _attr("phoneprov.cli.simulate", "simulate"),
     "bench": _attr("phoneprov.cli.bench", "app"),
+    "backup": _attr("phoneprov.cli.backup", "backup"),
+    "restore": _attr("phoneprov.cli.backup", "restore"),
+    "db": _attr("phoneprov.cli.db", "app"),
+    "service": _attr("phoneprov.cli.service", "app"),
 }
 
 
@@ -87,8 +94,22 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
-def root() -> None:
+def root(
+    _version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the phoneprov version and exit.",
+    ),
+) -> None:
     """Provisioning server for Polycom/Poly phones."""
 
 
@@ -99,4 +120,7 @@ def version() -> None:
 
 
 def main() -> None:
+    # Nothing phoneprov creates (database, logs, uploads, exports) is for other users:
+    # files 0640, folders 0750 (provisioning/file_modes.py, docs/security.md).
+    os.umask(SITE_UMASK)
     app()

@@ -177,7 +177,12 @@ def issue_server(
         soft_wrap=True,
     )
     if issued.installed:
-        err_console.print("Restart `phoneprov serve` to use it.", highlight=False, soft_wrap=True)
+        err_console.print(
+            "Reload the server to use it: systemctl reload phoneprov (or kill -HUP the "
+            "`phoneprov serve` process).",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("sign-csr")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import ipaddress
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from phoneprov.config import Settings
-from phoneprov.errors import PhoneprovError
+from phoneprov.errors import InputError, PhoneprovError
 
 # No emoji codes anywhere: a MAC hint like 00:04:f2:ab:cd:ef must not print an emoji.
 console = Console(emoji=False)
@@ -95,3 +96,25 @@ def with_ports(
     if tftp is not None:
         settings = dataclasses.replace(settings, tftp=dataclasses.replace(settings.tftp, port=tftp))
     return settings
+
+
+def with_bind(settings: Settings, bind: str | None) -> Settings:
+    """Settings with ``serve --bind``: one address for the HTTP, HTTPS, FTP and TFTP
+    listeners. Raises InputError when it is not an IP address."""
+    if bind is None:
+        return settings
+    try:
+        address = str(ipaddress.ip_address(bind))
+    except ValueError:
+        raise InputError(
+            f"--bind {bind!r} is not an IP address",
+            "Give the address of one of this machine's interfaces, 127.0.0.1 for this "
+            "machine only, or 0.0.0.0 (IPv4) or :: (IPv6) for all of them.",
+        ) from None
+    return dataclasses.replace(
+        settings,
+        http=dataclasses.replace(settings.http, bind=address),
+        https=dataclasses.replace(settings.https, bind=address),
+        ftp=dataclasses.replace(settings.ftp, bind=address),
+        tftp=dataclasses.replace(settings.tftp, bind=address),
+    )

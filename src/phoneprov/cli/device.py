@@ -322,7 +322,11 @@ def remove(mac: str, site: Path | None = SiteOption) -> None:
 @handle_errors
 def approve(mac: str, site: Path | None = SiteOption) -> None:
     """Let a quarantined phone get its configuration (pending -> known)."""
-    before = approve_device(_settings(site), MacAddress.parse(mac))
+    approval = approve_device(_settings(site), MacAddress.parse(mac))
     console.print(
-        f"{MacAddress.parse(mac)}: {before.value} -> known (takes effect within 5 seconds)"
+        f"{MacAddress.parse(mac)}: {approval.previous.value} -> known "
+        "(takes effect within 5 seconds)",
+        markup=False,
     )
+    for path in approval.released:
+        console.print(f"released held upload {path}", markup=False, highlight=False)

@@ -67,12 +67,32 @@ def report_json(report: BootReport) -> dict[str, Any]:
             for n in report.notes
         ],
         "trace": report.lines,
+        "registrations": [
+            {
+                "line": r.line,
+                "address": r.address,
+                "user": r.user,
+                "label": r.label,
+                "servers": list(r.servers),
+                "password_set": r.password_set,
+            }
+            for r in report.registrations
+        ],
     }
 
 
 def _verdict(report: BootReport) -> None:
     requests = len(report.records)
     stages = " + ".join(stage.stage.value for stage in report.stages) or "no stage"
+    for line in report.registrations:
+        console.print(
+            f"registers line {line.line}: {line.address}, user {line.user}, label "
+            f"{line.label or '(none)'}, server {', '.join(line.servers) or '(none)'}, "
+            f"password {'set' if line.password_set else 'empty'}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     for note in report.warnings:
         console.print(f"[yellow]warning:[/] {escape(note.text)}", highlight=False)
     for note in report.failures:

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from phoneprov.cli.common import SiteOption, console, handle_errors, site_path, with_ports
+from phoneprov.cli.common import (
+    SiteOption,
+    console,
+    handle_errors,
+    site_path,
+    with_bind,
+    with_ports,
+)
 from phoneprov.config import Settings, load_settings
 from phoneprov.errors import InputError
-from phoneprov.provisioning import audit
+from phoneprov.provisioning import audit, file_modes
 from phoneprov.provisioning.phone_accounts import list_accounts, remove_account, set_account
 from phoneprov.provisioning.site import demo_commands, init_site
 from phoneprov.provisioning.trust import add_trusted_ca, trusted_cas
 from phoneprov.servers.runner import run_workers
+from phoneprov.servers.systemd import notify
 
 trust_app = typer.Typer(
     help="Device trust anchors: CAs whose device certificates HTTPS accepts.", no_args_is_help=True
@@ -81,13 +90,22 @@ def serve(
     https_port: int | None = typer.Option(None, help="HTTPS (mutual TLS) port."),
     ftp_port: int | None = typer.Option(None, help="FTP port."),
     tftp_port: int | None = typer.Option(None, help="TFTP port."),
+    bind: str | None = typer.Option(
+        None,
+        "--bind",
+        help="Address every listener binds (e.g. 127.0.0.1, 0.0.0.0, ::); overrides the site.",
+    ),
     workers: int = typer.Option(1, min=1, max=64, help="Processes sharing the ports."),
     quiet: bool = typer.Option(False, "--quiet", help="Log to files only, not the console."),
 ) -> None:
     """Serve the site's boot directory over HTTP, HTTPS, FTP and TFTP until Ctrl-C."""
-    settings = with_ports(
-        load_settings(site_path(site)), http_port, https_port, ftp_port, tftp_port
+    settings = with_bind(
+        with_ports(load_settings(site_path(site)), http_port, https_port, ftp_port, tftp_port),
+        bind,
     )
+    _tighten(settings)
+    # Set by systemd for a Type=notify unit (docs/service.md); read here, at the edge.
+    notify_socket = os.environ.get("NOTIFY_SOCKET", "")
     audit.configure(settings.log_dir, console=not quiet)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if settings.https.legacy_tls:
@@ -108,12 +126,45 @@ def serve(
         console.print(
             f"logs: {escape(str(settings.log_dir))}/access.log, security.log", highlight=False
         )
+        if notify_socket:
+            _tell_systemd(notify_socket, urls)
 
     if workers > 1:
         console.print(f"starting {workers} worker processes on the same ports")
     code = run_workers(settings, workers, on_ready=ready)
     if code:
         raise typer.Exit(code)
+
+
+def _tell_systemd(socket_path: str, urls: dict[str, str]) -> None:
+    """READY=1 once every listener is bound: systemd then counts the service as started."""
+    try:
+        notify(socket_path, "READY=1\nSTATUS=serving " + " ".join(urls.values()))
+    except OSError as error:
+        console.print(
+            f"[bold yellow]warning:[/] cannot tell systemd the server is ready: "
+            f"{escape(socket_path)}: {escape(error.strerror or str(error))}",
+            highlight=False,
+        )
+
+
+def _tighten(settings: Settings) -> None:
+    """Take other users' permissions from the site's files before anything opens them."""
+    tightened = file_modes.tighten(settings.site_dir)
+    if tightened.changed:
+        console.print(
+            f"{tightened.changed} file(s) and folder(s) in the site were readable by other "
+            "users or writable by the group; they no longer are (docs/security.md)",
+            highlight=False,
+        )
+    if tightened.failed_count:
+        shown = " ".join(escape(str(path)) for path in tightened.failed)
+        console.print(
+            f"[bold yellow]warning:[/] {tightened.failed_count} path(s) in the site belong to "
+            f"another user and stay readable by others: {shown}. Fix: chown them to the user "
+            "phoneprov runs as, or chmod g-w,o-rwx them.",
+            highlight=False,
+        )
 
 
 @trust_app.command("add")
@@ -126,7 +177,10 @@ def trust_add(
     """Trust device certificates issued by another CA (a lab CA, another vendor)."""
     for ca in add_trusted_ca(load_settings(site_path(site)), file, name):
         console.print(f"trusted: {escape(ca.subject)}", highlight=False)
-    console.print("Restart `phoneprov serve` to use it.")
+    console.print(
+        "Reload the server to use it: systemctl reload phoneprov (or kill -HUP the "
+        "`phoneprov serve` process)."
+    )
 
 
 @trust_app.command("list")

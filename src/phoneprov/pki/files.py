@@ -1,8 +1,9 @@
-"""Atomic writes for certificate material: keys 0600, public files 0644.
+"""Atomic writes for certificate material: keys 0600, certificates and CRLs 0640.
 
 A half-written key or CA file would lock every phone out at the next handshake,
 so every write goes to a temporary file in the same directory, is fsynced, and
-is renamed over the target.
+is renamed over the target. Certificates are not secret, but like every site
+file they are the group's to read and nobody else's (provisioning/file_modes.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from pathlib import Path
 
 PRIVATE_MODE = 0o600
-PUBLIC_MODE = 0o644
+PUBLIC_MODE = 0o640
 
 
 def write_atomic(path: Path, data: bytes, mode: int = PUBLIC_MODE) -> Path:

@@ -9,6 +9,12 @@ issued_at || salt))``, so every worker process that shares the secret accepts
 them. Replay is stopped by ``NonceCounts``: each (nonce, nc) is accepted once
 and nc must grow (RFC 7616 §3.4). Expired nonces get ``stale=true`` so the client
 retries with the same password without asking the user (RFC 7616 §3.3).
+
+A response is bound to the request it came with: its ``uri`` must be the
+request-target exactly as sent, query included (RFC 7616 §3.4.6), so a header
+seen on ``/000000000000.cfg`` opens nothing else. Responses without ``qop``
+(RFC 2069 style) carry no nonce count; they are refused unless the authority
+allows them, and then each nonce is good for one such response only.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import base64
 import enum
 import hashlib
 import hmac
+import re
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,6 +31,10 @@ from urllib.request import parse_http_list, parse_keqv_list
 
 _SALT_BYTES = 12
 _MAC_BYTES = 16
+# RFC 7616 §3.4: nc-value = 8LHEX. A nonce answered without qop is marked spent with a
+# count above any 8-digit one, so no later response on it (with or without qop) passes.
+_NC = re.compile(r"[0-9a-fA-F]{8}")
+_SPENT = 1 << 32
 
 
 def ha1(username: str, realm: str, password: str) -> str:
@@ -36,7 +47,9 @@ class Verdict(enum.StrEnum):
     STALE = "stale"  # well-formed and signed by us, but expired: retry with stale=true
     REPLAY = "replay"  # nc not greater than the last one seen for this nonce
     BAD_NONCE = "bad-nonce"  # not ours (forged or from another secret)
-    BAD_RESPONSE = "bad-response"  # wrong password (or wrong URI/method)
+    BAD_RESPONSE = "bad-response"  # wrong password (or wrong method)
+    URI_MISMATCH = "uri-mismatch"  # computed for another request-target (RFC 7616 §3.4.6)
+    NO_QOP = "no-qop"  # an RFC 2069 style response, and the authority does not allow them
     MALFORMED = "malformed"
 
 
@@ -99,21 +112,40 @@ class NonceCounts:
         last = self._seen.get(nonce)
         if last is not None and nc <= last:
             return False
+        self._record(nonce, nc)
+        return True
+
+    def spend(self, nonce: str) -> bool:
+        """Use a nonce up (a response without qop); False if it was used before at all.
+
+        Without qop there is no count to tell a second request from a copy of the
+        first, so each nonce is good for one such response (RFC 7616 §5.4 and §5.5:
+        limited-use nonces against replay). A legacy client then gets ``stale=true``
+        and retries with a fresh nonce.
+        """
+        if nonce in self._seen:
+            return False
+        self._record(nonce, _SPENT)
+        return True
+
+    def _record(self, nonce: str, nc: int) -> None:
         self._seen[nonce] = nc
         self._seen.move_to_end(nonce)
         while len(self._seen) > self._capacity:
             self._seen.popitem(last=False)
-        return True
 
 
 class DigestAuthority:
     """Issues challenges and checks responses for one realm."""
 
-    def __init__(self, secret: bytes, realm: str, lifetime: int = 300) -> None:
+    def __init__(
+        self, secret: bytes, realm: str, lifetime: int = 300, *, allow_without_qop: bool = False
+    ) -> None:
         if len(secret) < 16:
             raise ValueError("digest nonce secret must be at least 16 bytes")
         self.realm = realm
         self.lifetime = lifetime
+        self.allow_without_qop = allow_without_qop
         self._secret = secret
         self.counts = NonceCounts()
 
@@ -145,12 +177,27 @@ class DigestAuthority:
         issued: int = struct.unpack(">Q", body[:8])[0]
         return now - issued
 
-    def verify(self, creds: Credentials, method: str, stored_ha1: str, now: float) -> Verdict:
-        """Check a response against the stored HA1. Only an OK response counts its nc."""
+    def verify(
+        self, creds: Credentials, method: str, target: str, stored_ha1: str, now: float
+    ) -> Verdict:
+        """Check a response to the request ``method target`` against the stored HA1.
+
+        ``target`` is the request-target exactly as it came on the request line,
+        query included. Only an OK response uses up its nc (or, without qop, its
+        nonce). Returns the verdict; never raises.
+        """
         if creds.algorithm.upper() != "MD5" or creds.realm != self.realm:
             return Verdict.MALFORMED
         if creds.qop not in (None, "auth"):
             return Verdict.MALFORMED
+        if creds.qop == "auth" and not _NC.fullmatch(creds.nc or ""):
+            return Verdict.MALFORMED
+        # RFC 7616 §3.4.6: the resource named by "uri" must be the one the request
+        # line names. Compared as sent, before the password, so it is no oracle.
+        if creds.uri != target:
+            return Verdict.URI_MISMATCH
+        if creds.qop is None and not self.allow_without_qop:
+            return Verdict.NO_QOP
         age = self._nonce_age(creds.nonce, now)
         if age is None or age < -5:
             return Verdict.BAD_NONCE
@@ -167,10 +214,7 @@ class DigestAuthority:
             return Verdict.STALE
         if creds.qop == "auth":
             assert creds.nc is not None
-            try:
-                count = int(creds.nc, 16)
-            except ValueError:
-                return Verdict.MALFORMED
-            if not self.counts.accept(creds.nonce, count):
-                return Verdict.REPLAY
-        return Verdict.OK
+            fresh = self.counts.accept(creds.nonce, int(creds.nc, 16))
+        else:
+            fresh = self.counts.spend(creds.nonce)
+        return Verdict.OK if fresh else Verdict.REPLAY

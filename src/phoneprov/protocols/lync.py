@@ -25,6 +25,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from phoneprov.errors import InputError, PhoneprovError
 from phoneprov.model import MacAddress
+from phoneprov.protocols import safexml
 
 MAX_REQUEST = 64 * 1024  # a real request is a few hundred bytes
 _FIELD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._\-]{0,63}$")  # path segments we build URLs from
@@ -232,21 +233,18 @@ def parse_request(body: bytes) -> DeviceRequest:
     attributes, in any namespace and at any depth; the first value found wins.
     Unknown elements are ignored. Returns a DeviceRequest (fields the device did
     not send are empty). Raises RequestError (with line and column) when the body
-    is not well-formed XML, is empty, or declares a DTD (no phone needs one, and
-    refusing it closes entity-expansion attacks).
+    is not well-formed XML, is empty, or declares a DTD anywhere (no phone needs
+    one, and refusing it closes entity-expansion attacks; see ``safexml``).
     """
     if not body.strip():
         raise RequestError("the request body is empty; expected XML", 1, 1)
-    if b"<!DOCTYPE" in body[:4096].upper():
-        index = body.upper().index(b"<!DOCTYPE")
-        line = body.count(b"\n", 0, index) + 1
-        column = index - (body.rfind(b"\n", 0, index) + 1) + 1
-        raise RequestError(
-            f"a DOCTYPE is not accepted (line {line}, column {column})", line, column
-        )
     try:
-        root = ET.fromstring(body)
-    except ET.ParseError as error:
+        root = safexml.parse(body)
+    except safexml.ForbiddenXml as error:
+        line, column = _position(error)
+        reason = str(error).split(":", 1)[0]
+        raise RequestError(f"{reason} (line {line}, column {column})", line, column) from None
+    except safexml.ParseError as error:
         line, column = _position(error)
         reason = str(error).split(":", 1)[0]
         raise RequestError(

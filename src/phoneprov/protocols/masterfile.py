@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
 from phoneprov.errors import InputError
+from phoneprov.protocols import safexml
 
 
 def _split(value: str) -> list[str]:
@@ -25,7 +26,7 @@ def restrict_config_files(master: bytes, keep: Callable[[str], bool]) -> bytes:
     Raises InputError when the master file is not well-formed XML.
     """
     try:
-        root = ET.fromstring(master)
+        root = safexml.parse(master)
     except ET.ParseError as error:
         raise InputError(
             f"the master file is not well-formed XML: {error}",

@@ -16,8 +16,10 @@ from phoneprov.config import Settings
 from phoneprov.errors import InputError
 from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.protocols.polycom import DEFAULT_FOLDERS, UploadKind
+from phoneprov.provisioning.bootdir import BootDir
 from phoneprov.provisioning.devicecsv import ImportPlan, Problem, plan_import
 from phoneprov.provisioning.inventory import Inventory
+from phoneprov.provisioning.uploads import UploadFolder
 from phoneprov.records import DeviceRecord, Event, InventoryEntry, SaveCount
 from phoneprov.store import open_store
 
@@ -145,10 +147,28 @@ def remove_device(settings: Settings, mac: MacAddress) -> None:
         Inventory(store).remove(mac)
 
 
-def approve_device(settings: Settings, mac: MacAddress) -> DeviceStatus:
-    """Let a quarantined phone get its configuration; returns the status it had.
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """What approving a phone did: the status it had, and held uploads put in place."""
 
-    Raises InputError for a phone that never asked for files, or a blocked one.
+    previous: DeviceStatus
+    released: tuple[str, ...]  # boot-directory paths of the uploads moved into place
+
+
+def approve_device(settings: Settings, mac: MacAddress) -> Approval:
+    """Let a quarantined phone get its configuration, and release the uploads held for it.
+
+    Uploads the public account sent for a quarantined phone wait in ``<site>/held/``
+    (decisions/0008). Raises InputError for a phone that never asked for files, or
+    a blocked one.
     """
     with closing(open_store(settings)) as store:
-        return Inventory(store).approve(mac)
+        previous = Inventory(store).approve(mac)
+    folder = UploadFolder(
+        BootDir(settings.boot_dir),
+        settings.site_dir / "versions",
+        settings.uploads,
+        settings.policy.folders,
+    )
+    released = folder.release(mac)
+    return Approval(previous, tuple(str(path.relative_to(settings.boot_dir)) for path in released))

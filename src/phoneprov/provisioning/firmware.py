@@ -124,7 +124,8 @@ class FirmwareCatalog:
             target = self.blob(digest.hexdigest())
             is_new = not target.exists()
             if is_new:
-                os.chmod(temp_name, 0o644)
+                # mkstemp made it 0600; site files are 0640 (provisioning/file_modes.py).
+                os.chmod(temp_name, 0o640)
                 os.replace(temp_name, target)
         finally:
             if os.path.exists(temp_name):

@@ -15,11 +15,12 @@ import time
 from phoneprov.config import Settings
 from phoneprov.errors import PhoneprovError, UnsafePathError
 from phoneprov.model import Principal, PrincipalKind, Protocol
-from phoneprov.policy import Action, PolicyRules, Reason, decide
+from phoneprov.policy import Action, Decision, Owner, PolicyRules, Reason, decide
 from phoneprov.protocols.paths import safe_relative
-from phoneprov.protocols.polycom import Resource, canonical_name, classify
+from phoneprov.protocols.polycom import Resource, ResourceKind, canonical_name, classify
 from phoneprov.provisioning.audit import Audit
 from phoneprov.provisioning.bootdir import BootDir
+from phoneprov.provisioning.identity import Identity
 from phoneprov.records import Event
 from phoneprov.store import Recorder
 
@@ -46,8 +47,11 @@ def is_public(principal: Principal) -> bool:
 class Gate:
     """Resolves paths and applies the policy table for one site."""
 
-    def __init__(self, settings: Settings, audit: Audit, recorder: Recorder) -> None:
+    def __init__(
+        self, settings: Settings, audit: Audit, recorder: Recorder, identity: Identity
+    ) -> None:
         self.settings = settings
+        self.identity = identity
         self.audit = audit
         self.recorder = recorder
         self.boot = BootDir(settings.boot_dir)
@@ -62,9 +66,21 @@ class Gate:
         """The resource a relative path names, with this site's bootstrap files."""
         return classify(relative, self.settings.policy.bootstrap_files)
 
+    def owner(self, resource: Resource) -> Owner | None:
+        """The standing of the phone an upload name belongs to; None for other files."""
+        if resource.kind is not ResourceKind.UPLOAD or resource.owner is None:
+            return None
+        if resource.owner.is_wildcard:
+            return Owner.UNKNOWN
+        return self.identity.owner_standing(resource.owner)
+
+    def decide(self, principal: Principal, action: Action, resource: Resource) -> Decision:
+        """The table's decision, with the owner's standing looked up; no logging."""
+        return decide(principal, action, resource, self.rules, self.owner(resource))
+
     def allows(self, principal: Principal, action: Action, resource: Resource) -> bool:
         """Whether the table allows it, without logging (listings, master filtering)."""
-        return decide(principal, action, resource, self.rules).allowed
+        return self.decide(principal, action, resource).allowed
 
     def resolve(self, principal: Principal, raw: str, *, ip: str, decoded: bool) -> Resource:
         """Safe relative path -> classified Resource. Raises Refused (UNSAFE_PATH: 400)."""
@@ -87,11 +103,14 @@ class Gate:
         relative = f"{folder}/{canonical_name(name)}" if folder else canonical_name(name)
         return self.classify(relative)
 
-    def check(self, principal: Principal, action: Action, resource: Resource, *, ip: str) -> None:
-        """Raise Refused (logged) unless the policy table allows ``action`` on ``resource``."""
-        decision = decide(principal, action, resource, self.rules)
+    def check(
+        self, principal: Principal, action: Action, resource: Resource, *, ip: str
+    ) -> Decision:
+        """The table's decision; raise Refused (logged) unless it allows ``action``."""
+        decision = self.decide(principal, action, resource)
         if not decision.allowed:
             self.refuse(principal, ip, decision.reason, resource.path, hide=action is Action.READ)
+        return decision
 
     def refuse(
         self, principal: Principal, ip: str, reason: Reason, path: str, *, hide: bool

@@ -16,14 +16,21 @@ from cachetools import TTLCache
 
 from phoneprov.config import Settings
 from phoneprov.model import CertKind, DeviceStatus, MacAddress, Principal, PrincipalKind, Protocol
+from phoneprov.policy import Owner
 from phoneprov.protocols.polycom import UserAgent
-from phoneprov.records import Sighting
+from phoneprov.records import OWN_IDENTITY_FLAG, UNVERIFIED_FLAG, DeviceRecord, Sighting
 from phoneprov.store import Recorder, Store
 
+OWN_IDENTITIES = (PrincipalKind.DEVICE_CERT, PrincipalKind.DEVICE_ACCOUNT)
 STATUS_TTL = 5.0  # seconds a device status is kept (approvals take effect within this)
 IP_MAC_TTL = 600.0  # a phone's firmware fetch follows its config requests within minutes
 CACHE_SIZE = 100_000  # entries per cache: two per phone of a 50,000-phone site
 
+_STANDING = {
+    DeviceStatus.KNOWN: Owner.ENROLLED,
+    DeviceStatus.DISCOVERED: Owner.ENROLLED,
+    DeviceStatus.PENDING: Owner.PENDING,
+}
 _UNKNOWN_STATUS = {
     "allow": DeviceStatus.DISCOVERED,
     "quarantine": DeviceStatus.PENDING,
@@ -38,23 +45,75 @@ class Identity:
         self.settings = settings
         self.store = store
         self.recorder = recorder
-        self._status: TTLCache[str, DeviceStatus] = TTLCache(CACHE_SIZE, STATUS_TTL)
+        self._records: TTLCache[str, tuple[DeviceRecord | None]] = TTLCache(CACHE_SIZE, STATUS_TTL)
         self._ip_macs: TTLCache[str, MacAddress] = TTLCache(CACHE_SIZE, IP_MAC_TTL)
+        # MACs this process saw ask for files; their record may still be in the
+        # recorder's queue (written every half second).
+        self._seen: TTLCache[str, bool] = TTLCache(CACHE_SIZE, IP_MAC_TTL)
+        self._proved: TTLCache[str, bool] = TTLCache(CACHE_SIZE, IP_MAC_TTL)
         self._lock = threading.Lock()  # FTP runs in its own thread
+
+    def _record(self, mac: MacAddress) -> DeviceRecord | None:
+        with self._lock:
+            cached = self._records.get(mac.value)
+        if cached is not None:
+            return cached[0]
+        record = self.store.get_device(mac)
+        with self._lock:
+            self._records[mac.value] = (record,)
+        return record
 
     def device_status(self, mac: MacAddress) -> DeviceStatus:
         """The device's standing, applying the enrolment policy to unknown MACs."""
+        record = self._record(mac)
+        if record is not None:
+            return record.status
+        return _UNKNOWN_STATUS[self.settings.policy.enrolment]
+
+    def claim(self, principal: Principal, mac: MacAddress, ip: str) -> None:
+        """A public request for this phone's own config file: a phone asking, by its MAC.
+
+        Without ``device.prov.tagSerialNo`` a phone's User-Agent carries no MAC, so
+        its bootROM's first request (``<MAC>.cfg``, SPEC §2) is how a phone on the
+        public account makes itself known. Under ``enrolment = "allow"`` or
+        ``"quarantine"`` it is recorded at once (not batched), so that a worker
+        process serving its next request sees it in the inventory.
+        """
         with self._lock:
-            cached = self._status.get(mac.value)
-        if cached is not None:
-            return cached
-        record = self.store.get_device(mac)
-        status = (
-            record.status if record is not None else _UNKNOWN_STATUS[self.settings.policy.enrolment]
+            self._ip_macs[ip] = mac
+            self._seen[mac.value] = True
+        status = _UNKNOWN_STATUS[self.settings.policy.enrolment]
+        if status is DeviceStatus.DENIED or self._record(mac) is not None:
+            return
+        self.store.record(
+            [Sighting(mac, time.time(), ip, principal.protocol.value, status_if_new=status)], []
         )
         with self._lock:
-            self._status[mac.value] = status
-        return status
+            self._records.pop(mac.value, None)
+
+    def owner_standing(self, mac: MacAddress) -> Owner:
+        """The standing of the phone an upload name belongs to, for the policy table.
+
+        A phone is enrolled when it has a record (known or discovered), or when this
+        process saw it ask for files and the enrolment policy admits unknown phones.
+        """
+        record = self._record(mac)
+        if record is None:
+            with self._lock:
+                seen = mac.value in self._seen
+            if not seen:
+                return Owner.UNKNOWN
+            return _STANDING.get(_UNKNOWN_STATUS[self.settings.policy.enrolment], Owner.UNKNOWN)
+        if UNVERIFIED_FLAG in record.flags:
+            # Only an anonymous Lync update request named it: nothing a phone proved.
+            return Owner.UNKNOWN
+        if record.status in (DeviceStatus.KNOWN, DeviceStatus.DISCOVERED):
+            with self._lock:
+                proved = mac.value in self._proved
+            if proved or OWN_IDENTITY_FLAG in record.flags:
+                return Owner.OWN_IDENTITY
+            return Owner.ENROLLED
+        return _STANDING.get(record.status, Owner.UNKNOWN)
 
     def device_principal(
         self,
@@ -96,8 +155,14 @@ class Identity:
         mac = self.phone_mac(principal, agent, ip)
         if mac is None or mac.is_wildcard:
             return
+        own = principal.kind in OWN_IDENTITIES and principal.mac == mac
         with self._lock:
             self._ip_macs[ip] = mac
+            self._seen[mac.value] = True
+            if own:
+                # At once in this process; other workers read it from the store once the
+                # recorder has written it (within STATUS_TTL plus a batch).
+                self._proved[mac.value] = True
         status = principal.status or self.device_status(mac)
         if status is DeviceStatus.DENIED:
             return
@@ -116,5 +181,6 @@ class Identity:
                 stage=stage,
                 cert_kind=principal.cert_kind.value if principal.cert_kind else "",
                 user_agent=user_agent[:256],
+                own_identity=own,
             )
         )

@@ -8,7 +8,6 @@ earlier ones shown.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Generator
 from contextlib import closing
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from phoneprov.config import Settings
 from phoneprov.errors import InputError
 from phoneprov.model import MacAddress
+from phoneprov.protocols import safexml
 from phoneprov.protocols.polycom import MASTER_FILE
 from phoneprov.provisioning.render import SiteRenderer
 from phoneprov.store import open_store
@@ -33,7 +33,7 @@ class PreviewFile:
 
 def config_files(master: bytes, mac: MacAddress) -> list[str]:
     """The CONFIG_FILES a rendered master file lists, with ``[PHONE_MAC_ADDRESS]`` filled in."""
-    root = ET.fromstring(master)
+    root = safexml.parse(master)
     files = root.get("CONFIG_FILES", "")
     return [
         f.strip().replace("[PHONE_MAC_ADDRESS]", mac.value) for f in files.split(",") if f.strip()

@@ -107,6 +107,14 @@ class Reads:
         ``agent`` (the parsed User-Agent) names the phone's model for firmware.
         """
         resource = self.gate.resolve(principal, raw, ip=ip, decoded=decoded)
+        owner = resource.owner
+        if (
+            is_public(principal)
+            and resource.kind is ResourceKind.DEVICE_FILE
+            and owner is not None
+            and not owner.is_wildcard
+        ):
+            self.identity.claim(principal, owner, ip)
         self.gate.check(principal, Action.READ, resource, ip=ip)
         try:
             path = self.folder.existing(resource)

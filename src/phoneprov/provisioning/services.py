@@ -16,6 +16,7 @@ from phoneprov.provisioning.client_certs import CertIdentifier
 from phoneprov.provisioning.gate import Gate
 from phoneprov.provisioning.identity import Identity
 from phoneprov.provisioning.listings import Listings
+from phoneprov.provisioning.lockout import Lockout
 from phoneprov.provisioning.lync.service import LyncUpdates
 from phoneprov.provisioning.reads import Reads
 from phoneprov.provisioning.render import SiteRenderer
@@ -38,6 +39,7 @@ class PhoneServices:
     lync: LyncUpdates
     store: Store
     recorder: Recorder
+    lockout: Lockout  # the brake on password guessing (HTTP digest, FTP logins)
 
     def digest_secret(self) -> bytes:
         """The site's digest nonce key (shared by every worker, so any may verify a nonce)."""
@@ -63,7 +65,7 @@ def open_phone_services(settings: Settings, audit: Audit | None = None) -> Phone
     recorder = Recorder(store)
     recorder.start()
     identity = Identity(settings, store, recorder)
-    gate = Gate(settings, audit, recorder)
+    gate = Gate(settings, audit, recorder, identity)
     folder = UploadFolder(
         gate.boot, settings.site_dir / "versions", settings.uploads, settings.policy.folders
     )
@@ -79,4 +81,5 @@ def open_phone_services(settings: Settings, audit: Audit | None = None) -> Phone
         lync=LyncUpdates(settings, store, identity, gate, recorder),
         store=store,
         recorder=recorder,
+        lockout=Lockout(settings.lockout, audit),
     )

@@ -29,6 +29,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from phoneprov.errors import PhoneprovError
+from phoneprov.protocols import safexml
 
 BASE = "base"
 BUILTIN_DIR = Path(str(resources.files("phoneprov") / "templates"))
@@ -197,7 +198,7 @@ def render_layered(
 def check_xml(body: bytes, template: str) -> ET.Element:
     """Parse ``body``; check the ``.set`` rules. Returns the root; raises RenderError."""
     try:
-        root = ET.fromstring(body)
+        root = safexml.parse(body)
     except ET.ParseError as error:
         line, _column = error.position
         raise RenderError(

@@ -1,7 +1,7 @@
 """Device trust anchors: the CAs whose device certificates the HTTPS listener accepts.
 
 Each ``<site>/trust/*.pem`` holds one or more CA certificates; the listener
-reads them when it starts, so a change needs a restart of ``phoneprov serve``.
+reads them when it starts and on a reload (SIGHUP, ``systemctl reload phoneprov``).
 """
 
 from __future__ import annotations

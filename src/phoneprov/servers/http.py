@@ -17,14 +17,16 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import ClientPayloadError, web
+from aiohttp.typedefs import Middleware
 
-from phoneprov.errors import UploadError
+from phoneprov.errors import QuotaError, UploadError
 from phoneprov.model import Principal, PrincipalKind, Protocol
 from phoneprov.policy import Reason
 from phoneprov.protocols import digest
 from phoneprov.protocols.polycom import UserAgent, parse_user_agent
 from phoneprov.provisioning.client_certs import CertIdentifier
 from phoneprov.provisioning.gate import NotFound, Refused
+from phoneprov.provisioning.lockout import Login
 from phoneprov.provisioning.render import RenderError
 from phoneprov.provisioning.services import PhoneServices
 
@@ -82,13 +84,33 @@ class PhoneHandler:
             self._refuse_auth(request, Reason.UNKNOWN_USER, identity)
             return self._challenge()
         assert self.authority is not None
-        verdict = self.authority.verify(creds, request.method, account.ha1, time.time())
+        # The brake on guessing comes before the password check: while locked, even
+        # the right password is refused, so a 429 tells a guesser nothing.
+        login = Login(self.protocol.value, _peer(request), account.username, identity, request.path)
+        wait = self.services.lockout.refused(login)
+        if wait is not None:
+            return _too_many(wait)
+        # request.raw_path is the request-target as sent, query included (RFC 7616 §3.4.6).
+        verdict = self.authority.verify(
+            creds, request.method, request.raw_path, account.ha1, time.time()
+        )
         if verdict is digest.Verdict.STALE:
             return self._challenge(stale=True)
-        if verdict is not digest.Verdict.OK:
-            self._refuse_auth(request, Reason(f"digest-{verdict.value}"), identity)
-            return self._challenge()
-        return self.services.accounts.principal(account, self.protocol)
+        if verdict is digest.Verdict.OK:
+            return self.services.accounts.principal(account, self.protocol)
+        self._refuse_auth(request, Reason(f"digest-{verdict.value}"), identity)
+        if verdict is digest.Verdict.URI_MISMATCH:
+            # RFC 7616 §3.4.6: "the server SHOULD return a 400 Bad Request error".
+            return web.Response(status=400, text="digest uri does not match the request\n")
+        if verdict is digest.Verdict.REPLAY:
+            # The response was right but its nonce (count) is used up: a client that
+            # reuses a nonce without qop retries with a fresh one, without asking anyone.
+            return self._challenge(stale=True)
+        if verdict is digest.Verdict.BAD_RESPONSE:
+            locked = self.services.lockout.failed(login)
+            if locked is not None:
+                return _too_many(locked)
+        return self._challenge()
 
     def _cert_principal(self, request: web.Request) -> Principal | web.Response:
         assert self.identifier is not None
@@ -148,6 +170,10 @@ class PhoneHandler:
         except RenderError:
             # The read service logged the template and line; the phone retries later.
             response = web.Response(status=500, text="configuration template error\n")
+        except QuotaError as error:
+            response = web.Response(
+                status=429, text=f"{error}\n", headers={"Retry-After": str(error.retry_after)}
+            )
         except UploadError as error:
             response = web.Response(status=error.http_status, text=f"{error}\n")
         except (ConnectionError, ClientPayloadError) as error:
@@ -185,7 +211,6 @@ class PhoneHandler:
         resource, writer = self.services.uploads.open(
             principal, raw_path, ip=_peer(request), declared_size=request.content_length
         )
-        existed = writer.target.exists()
         try:
             async for chunk in request.content.iter_chunked(UPLOAD_CHUNK):
                 writer.write(chunk)
@@ -198,7 +223,9 @@ class PhoneHandler:
         await asyncio.get_running_loop().run_in_executor(
             None, self.services.uploads.committed, principal, resource, writer.target, writer.size
         )
-        return web.Response(status=204 if existed else 201)
+        # The same answer whether or not the file existed: a 201 would tell anyone
+        # holding the public account which phones have files (decisions/0008).
+        return web.Response(status=204)
 
     def _log(
         self, request: web.Request, identity: str, status: int | str, size: int, started: float
@@ -213,6 +240,15 @@ class PhoneHandler:
             size=size,
             duration=time.perf_counter() - started,
         )
+
+
+def _too_many(seconds: int) -> web.Response:
+    """429 with Retry-After (RFC 6585 §4): too many wrong passwords from this address."""
+    return web.Response(
+        status=429,
+        text=f"too many failed logins; retry after {seconds} s\n",
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 def _http_date(timestamp: float) -> str:
@@ -260,11 +296,19 @@ def build_app(
     handler: PhoneHandler,
     extra_routes: list[web.RouteDef] | None = None,
     in_flight: InFlight | None = None,
+    admitted: Middleware | None = None,
 ) -> web.Application:
-    """The aiohttp application for one listener; ``extra_routes`` come first."""
-    app = web.Application(
-        client_max_size=1024**3, middlewares=[in_flight.middleware] if in_flight else []
-    )
+    """The aiohttp application for one listener; ``extra_routes`` come first.
+
+    ``admitted`` runs first for every request (the connection admission's middleware:
+    a request reaching it has sent its headers).
+    """
+    middlewares: list[Middleware] = []
+    if admitted is not None:
+        middlewares.append(admitted)
+    if in_flight is not None:
+        middlewares.append(in_flight.middleware)
+    app = web.Application(client_max_size=1024**3, middlewares=middlewares)
     if extra_routes:
         app.add_routes(extra_routes)
     app.router.add_route("GET", "/{tail:.*}", handler.handle)

@@ -1,9 +1,11 @@
 """Start and stop every listener of a site: HTTP, HTTPS, FTP, TFTP.
 
 One process runs all listeners on one event loop; ``--workers N`` forks N such
-processes sharing the ports with SO_REUSEPORT. SIGINT/SIGTERM stop accepting,
+processes sharing the ports with SO_REUSEPORT. SIGHUP reloads certificates and
+settings (servers/reload.py). SIGINT/SIGTERM stop accepting,
 let requests in flight (uploads included) finish for up to ``GRACE`` seconds,
-then flush the device records.
+then flush the device records. Before any listener starts, the temporary files
+of uploads a killed server left behind are removed.
 """
 
 from __future__ import annotations
@@ -28,14 +30,21 @@ from phoneprov.errors import ListenError, PhoneprovError
 from phoneprov.protocols.digest import DigestAuthority
 from phoneprov.provisioning.audit import Audit
 from phoneprov.provisioning.services import PhoneServices, open_phone_services
+from phoneprov.provisioning.uploads import sweep_partial_uploads
+from phoneprov.servers.connections import Admission, Guarded, connection_budget
 from phoneprov.servers.ftp.server import start_ftp
 from phoneprov.servers.http import InFlight, PhoneHandler, build_app
 from phoneprov.servers.lync import LyncHandler, lync_routes
+from phoneprov.servers.reload import Reloader, TlsContexts
 from phoneprov.servers.tftp import start_tftp
 from phoneprov.servers.tls import server_context
 from phoneprov.servers.tlsgate import TlsGate, limit_tls_buffers
 
 GRACE = 30.0
+SWEEP_SHOWN = 10  # partial uploads named in the start-up line; the rest are counted
+# Connections the kernel queues before accept: a site's phones booting at once
+# (asyncio's default is 100, aiohttp's 128).
+BACKLOG = 1024
 log = logging.getLogger("phoneprov.server")
 
 
@@ -57,6 +66,8 @@ class Running:
     urls: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     in_flight: list[InFlight] = field(default_factory=list)
+    admission: Admission | None = None  # HTTP and HTTPS connection caps and deadline
+    tls: TlsContexts | None = None  # the HTTPS context, which a reload (SIGHUP) replaces
 
     async def stop(self) -> None:
         """Stop accepting, let requests in flight finish (up to GRACE), then close."""
@@ -99,7 +110,7 @@ def _listen_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(1024)
+    sock.listen(BACKLOG)
     sock.setblocking(False)
     return sock
 
@@ -117,6 +128,10 @@ async def start(
     services = open_phone_services(settings, audit)
     ports: dict[str, int] = {}
     running = Running(settings, services, LyncHandler(services, ports), ports=ports)
+    cap, warning = connection_budget(settings.limits.max_connections)
+    if warning:
+        log.warning("%s", warning)
+    running.admission = Admission(settings.limits, audit, cap)
     host = _display_host(settings)
     try:
         if settings.http.enabled:
@@ -143,8 +158,15 @@ async def _listener(
     routes = lync_routes(running.lync, secure=handler.secure)
     tracker = InFlight()
     running.in_flight.append(tracker)
+    assert running.admission is not None
     runner = web.AppRunner(
-        build_app(handler, routes, tracker), access_log=None, shutdown_timeout=GRACE
+        build_app(handler, routes, tracker, running.admission.middleware),
+        access_log=None,
+        shutdown_timeout=GRACE,
+        # aiohttp closes a kept-alive connection that has not sent a whole next request
+        # this long after the previous response (bytes trickling in do not reset it).
+        # The slack lets the admission deadline, which logs, close a first request first.
+        keepalive_timeout=running.settings.limits.header_timeout + 1.0,
     )
     await runner.setup()
     running.runners.append(runner)
@@ -162,17 +184,27 @@ async def _start_http(running: Running, audit: Audit, reuse_port: bool) -> None:
     handler = PhoneHandler(
         running.services,
         secure=False,
-        authority=DigestAuthority(secret, settings.http.realm, settings.http.nonce_lifetime),
+        authority=DigestAuthority(
+            secret,
+            settings.http.realm,
+            settings.http.nonce_lifetime,
+            allow_without_qop=settings.http.allow_digest_without_qop,
+        ),
     )
     runner, sock = await _listener(
         running, handler, "http", settings.http.bind, settings.http.port, reuse_port
     )
-    await web.SockSite(runner, sock).start()
+    assert runner.server is not None and running.admission is not None
+    app_factory, admission = runner.server, running.admission
+    server = await asyncio.get_running_loop().create_server(
+        lambda: Guarded(app_factory, admission, "http"), sock=sock, backlog=BACKLOG
+    )
+    running.servers.append(server)
 
 
 async def _start_https(running: Running, audit: Audit, reuse_port: bool) -> None:
     settings = running.settings
-    context = server_context(settings)
+    tls = running.tls = TlsContexts(server_context(settings))
     limit_tls_buffers()
     handler = PhoneHandler(
         running.services, secure=True, identifier=running.services.cert_identifier()
@@ -180,10 +212,12 @@ async def _start_https(running: Running, audit: Audit, reuse_port: bool) -> None
     runner, sock = await _listener(
         running, handler, "https", settings.https.bind, settings.https.port, reuse_port
     )
-    assert runner.server is not None
-    app_factory = runner.server
+    assert runner.server is not None and running.admission is not None
+    app_factory, admission = runner.server, running.admission
     server = await asyncio.get_running_loop().create_server(
-        lambda: TlsGate(app_factory, context, audit, running.tls_tasks), sock=sock
+        lambda: TlsGate(app_factory, tls.current, audit, running.tls_tasks, admission),
+        sock=sock,
+        backlog=BACKLOG,
     )
     running.servers.append(server)
 
@@ -223,6 +257,8 @@ async def serve_until_signalled(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    reloader = Reloader(settings.site_dir, running.tls)
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, reloader.reload))
     if on_ready is not None:
         on_ready(running.urls, running.ports)
     await stop.wait()
@@ -249,6 +285,9 @@ def _concrete_ports(settings: Settings) -> Settings:
 
 
 def _worker(settings: Settings, primary: bool, report: Any) -> None:
+    # A SIGHUP forwarded before this worker's loop handles it must not end it.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
     def ready(urls: dict[str, str], ports: dict[str, int]) -> None:
         report.put(("ready", urls, ports))
 
@@ -261,6 +300,21 @@ def _worker(settings: Settings, primary: bool, report: Any) -> None:
         os._exit(3)
 
 
+def _sweep(settings: Settings) -> None:
+    """Remove partial uploads a killed server left (kill -9, power loss), before any
+    worker serves: no upload is in progress yet, and none would ever reuse them."""
+    removed = sweep_partial_uploads(settings)
+    if removed:
+        shown = ", ".join(repr(str(path)) for path in removed[:SWEEP_SHOWN])  # escaped
+        more = f" and {len(removed) - SWEEP_SHOWN} more" if len(removed) > SWEEP_SHOWN else ""
+        log.warning(
+            "removed %d partial upload(s) an interrupted server left: %s%s",
+            len(removed),
+            shown,
+            more,
+        )
+
+
 def run_workers(settings: Settings, workers: int, on_ready: Ready | None = None) -> int:
     """Serve with ``workers`` processes; return the exit code.
 
@@ -269,6 +323,7 @@ def run_workers(settings: Settings, workers: int, on_ready: Ready | None = None)
     # Port 0 is resolved before anything is built: initial.cfg and the URLs phones are
     # told must name the port actually bound.
     settings = _concrete_ports(settings)
+    _sweep(settings)
     if workers <= 1:
         asyncio.run(serve_until_signalled(settings, reuse_port=False, on_ready=on_ready))
         return 0
@@ -285,8 +340,8 @@ def run_workers(settings: Settings, workers: int, on_ready: Ready | None = None)
             if child.pid is not None and child.is_alive():
                 os.kill(child.pid, signum)
 
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, forward)
     urls: dict[str, str] = {}
     ports: dict[str, int] = {}
     for _ in children:

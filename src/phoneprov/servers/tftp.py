@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from phoneprov.config import TftpSettings
-from phoneprov.errors import ListenError, PhoneprovError
+from phoneprov.errors import DiskFullError, ListenError, PhoneprovError
 from phoneprov.model import Principal, PrincipalKind, Protocol
 from phoneprov.policy import Reason
 from phoneprov.protocols.tftp.codec import (
@@ -222,6 +222,10 @@ class TftpServer:
         except TftpError as error:
             self._answer(peer, packet, error.code, str(error))
             return
+        except DiskFullError:
+            # RFC 1350 error 3; the uploads service wrote the security line.
+            self._answer(peer, packet, ErrorCode.DISK_FULL, "disk full")
+            return
         except (OSError, PhoneprovError) as error:
             # The detail (a server path, an errno) is for the administrator, not the client.
             self._security(peer[0], Reason.SERVER_ERROR, packet.filename, str(error))
@@ -333,9 +337,10 @@ class TftpServer:
         except (OSError, PhoneprovError) as error:
             writer.abort()
             session.send((error_packet(ErrorCode.DISK_FULL, "upload could not be stored"),))
-            self._security(
-                session.peer[0], Reason.UPLOAD_FAILED, session.job.request.filename, str(error)
-            )
+            if not isinstance(error, DiskFullError):  # the uploads service logged that one
+                self._security(
+                    session.peer[0], Reason.UPLOAD_FAILED, session.job.request.filename, str(error)
+                )
             session.holding = False
             self.finished(session, False, 0)
             session.close()

@@ -5,6 +5,8 @@ debug mode), yet "the phone will not connect" is the question administrators
 ask most. So the listener accepts plain TCP, pauses reading at once, upgrades
 with ``loop.start_tls`` and, on failure, writes one security line naming the
 client IP and OpenSSL's reason (no certificate, unknown CA, expired, ...).
+The connection is admitted (``servers.connections``) at accept, so the caps and
+the header deadline count the handshake too.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from collections.abc import Callable
 
 from phoneprov.policy import Reason
 from phoneprov.provisioning.audit import Audit
+from phoneprov.servers.connections import HANDSHAKE_BACKSTOP, Admission, Guarded, Slot
 
-HANDSHAKE_TIMEOUT = 30.0
 # asyncio gives every TLS connection a 256 KiB read buffer (SSLProtocol.max_size),
 # 250 MB for 1,000 idle phones. A TLS record is at most 16 KiB plus overhead, so
 # 16 KiB loses nothing (a larger read takes two calls). The attribute is read
@@ -49,43 +51,53 @@ class TlsGate(asyncio.Protocol):
         context: ssl.SSLContext,
         audit: Audit,
         tasks: set[asyncio.Task[None]],
+        admission: Admission,
     ) -> None:
         self.app_factory = app_factory
         self.context = context
         self.audit = audit
         self.tasks = tasks
+        self.admission = admission
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        slot = self.admission.admit(transport, "https")
+        if slot is None:
+            return  # over a cap: already closed and reported
         transport.pause_reading()  # nothing is read until start_tls owns the socket
-        task = asyncio.get_running_loop().create_task(self._upgrade(transport))
+        task = asyncio.get_running_loop().create_task(self._upgrade(transport, slot))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _upgrade(self, transport: asyncio.Transport) -> None:
+    async def _upgrade(self, transport: asyncio.Transport, slot: Slot) -> None:
         loop = asyncio.get_running_loop()
-        app = self.app_factory()
-        peer = transport.get_extra_info("peername")
-        ip = str(peer[0]) if peer else "-"
+        app = Guarded(self.app_factory, self.admission, "https", slot)
         try:
             tls = await loop.start_tls(
                 transport,
                 app,
                 self.context,
                 server_side=True,
-                ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
+                ssl_handshake_timeout=self.admission.limits.header_timeout + HANDSHAKE_BACKSTOP,
             )
         except (OSError, TimeoutError, ConnectionError, EOFError) as error:
-            self.audit.refused(
-                protocol="https",
-                ip=ip,
-                identity="-",
-                reason=Reason.TLS_HANDSHAKE.value,
-                detail=_reason(error),
-            )
+            if not slot.expired:  # an expired slot wrote its own (throttled) line
+                self.audit.refused(
+                    protocol="https",
+                    ip=slot.ip,
+                    identity="-",
+                    reason=Reason.TLS_HANDSHAKE.value,
+                    detail=_reason(error),
+                )
+            slot.release()
             transport.abort()
             return
+        except BaseException:
+            slot.release()  # the listener is stopping
+            transport.abort()
+            raise
         if tls is None:
+            slot.release()
             transport.abort()
             return
         app.connection_made(tls)

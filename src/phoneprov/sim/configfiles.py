@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from phoneprov.model import MacAddress
+from phoneprov.protocols import safexml
 
 MAC_VARIABLE = "[PHONE_MAC_ADDRESS]"
 PART_VARIABLE = "[PHONE_PART_NUMBER]"
@@ -51,7 +52,7 @@ class MasterFile:
 
 def _root(data: bytes) -> ET.Element:
     try:
-        return ET.fromstring(data)
+        return safexml.parse(data)
     except ET.ParseError as error:
         raise NotXml(str(error)) from None
 

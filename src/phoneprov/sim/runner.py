@@ -23,6 +23,7 @@ from phoneprov.sim.phone import Phone
 from phoneprov.sim.plan import Note, Outcome, Severity, StagePlan, StageResult, Step
 from phoneprov.sim.plan import application as application_plan
 from phoneprov.sim.plan import updater as updater_plan
+from phoneprov.sim.registrations import Registration, registrations
 from phoneprov.sim.transport import HttpTransport, client_context
 
 StageChoice = Literal["updater", "application", "both"]
@@ -90,6 +91,12 @@ class BootReport:
     @property
     def warnings(self) -> list[Note]:
         return [note for note in self.notes if note.severity is Severity.WARNING]
+
+    @property
+    def registrations(self) -> tuple[Registration, ...]:
+        """The lines the phone registers with the parameters its application stage read."""
+        applied = [stage for stage in self.stages if stage.stage is Stage.APPLICATION]
+        return registrations(applied[-1].params) if applied else ()
 
 
 def make_client(endpoint: Endpoint, options: BootOptions, user_agent: str) -> Client:

@@ -58,7 +58,9 @@ credentials = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),  # bootstrap | site | device
     sa.Column("mac", sa.String(12), nullable=False, server_default=""),
     sa.Column("realm", sa.String(128), nullable=False),
-    sa.Column("ha1", sa.String(64), nullable=False),  # MD5(user:realm:password) for digest
+    # MD5(user:realm:password) for digest, sealed with the site key (store/secrets.py);
+    # a sealed value is about 150 characters (_sealed_ha1 widened the column).
+    sa.Column("ha1", sa.String(256), nullable=False),
     sa.Column("password_hash", sa.String(256), nullable=False),  # scrypt, for FTP and Basic
     sa.Column("created", sa.Float, nullable=False),
 )
@@ -142,4 +144,15 @@ def _inventory(conn: sa.Connection) -> None:
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_devices_group ON devices (group_name)"))
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _ucupdate_requests, _inventory]
+def _sealed_ha1(conn: sa.Connection) -> None:
+    """Room for sealed HA1 values; SQLite does not enforce VARCHAR lengths."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("ALTER TABLE credentials ALTER COLUMN ha1 TYPE VARCHAR(256)"))
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [
+    _v1,
+    _ucupdate_requests,
+    _inventory,
+    _sealed_ha1,
+]

@@ -1,11 +1,14 @@
-"""Secrets at rest in the database: SIP passwords are encrypted with a site key.
+"""Secrets at rest in the database: SIP passwords and digest HA1 values are
+encrypted with a site key.
 
 phoneprov must render a phone's SIP password into its config, so it keeps the
-password, not a hash; the key (``<site>/pki/store-secret.key``, 0600) stays out
-of the database, so a copied or leaked database does not give the passwords
-away. Nodes sharing one database share the key by copying the site folder.
-Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) authenticates what it
-decrypts. Values written before a key existed have no prefix and read as is.
+password, not a hash; a digest HA1 is not a hash either but a password
+equivalent (anyone holding it can answer digest challenges: RFC 7616 §5.2).
+The key (``<site>/pki/store-secret.key``, 0600) stays out of the database, so
+a copied or leaked database gives neither away. Nodes sharing one database
+share the key by copying the site folder. Fernet (AES-128-CBC + HMAC-SHA256,
+from ``cryptography``) authenticates what it decrypts. Values written before a
+key existed have no prefix and read as is.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ class SecretBox:
             return self._fernet.decrypt(stored[len(PREFIX) :].encode()).decode()
         except InvalidToken:
             raise StoreError(
-                "a stored SIP password cannot be decrypted with this site's key",
+                "a secret stored in the database (a SIP password or digest HA1) cannot be "
+                "decrypted with this site's key",
                 f"Copy {KEY_FILE} from the node that wrote it into <site>/pki/ "
                 "(nodes sharing a database share the key), or set the passwords again.",
             ) from None

@@ -16,12 +16,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from phoneprov.errors import StoreError
 from phoneprov.model import DeviceStatus, MacAddress
-from phoneprov.records import Account, DeviceRecord, Event, Sighting, merge_sightings
+from phoneprov.records import (
+    OWN_IDENTITY_FLAG,
+    Account,
+    DeviceRecord,
+    Event,
+    Sighting,
+    merge_sightings,
+)
 from phoneprov.store import schema
 from phoneprov.store.firmware import FirmwareStore
 from phoneprov.store.inventory import InventoryStore
 from phoneprov.store.lync import LyncLog
-from phoneprov.store.secrets import SecretBox
+from phoneprov.store.secrets import KEY_FILE, PREFIX, SecretBox
 
 log = logging.getLogger("phoneprov.store")
 MIGRATION_LOCK = 0x70686F6E  # pg_advisory_xact_lock key: "phon"
@@ -54,14 +61,18 @@ def _row_to_device(row: sa.Row[tuple[object, ...]]) -> DeviceRecord:
 class SqlStore:
     """Devices, events and credentials in one database."""
 
-    def __init__(self, url: str, box: SecretBox | None = None) -> None:
+    def __init__(self, url: str, box: SecretBox | None = None, *, migrate: bool = True) -> None:
+        """Open ``url``; ``migrate=False`` changes nothing in it (``db upgrade --check``)."""
         self.url = url
-        self.box = box  # encrypts SIP passwords at rest (store/secrets.py)
+        self.box = box  # encrypts SIP passwords and digest HA1 values at rest (store/secrets.py)
         try:
             self.engine = sa.create_engine(url, future=True)
             if url.startswith("sqlite"):
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            self.migrate()
+            if migrate:
+                self.migrate()
+                if box is not None:
+                    self._seal_clear_ha1()
         except sa.exc.SQLAlchemyError as error:
             self.engine.dispose()  # a failed start must not keep a pooled connection open
             raise StoreError(
@@ -100,6 +111,25 @@ class SqlStore:
                 if number > version:
                     migration(conn)
                     conn.execute(schema.schema_version.insert().values(version=number))
+
+    def schema_version(self) -> int:
+        """The last migration applied to this database (0: none), read without migrating.
+
+        Raises StoreError when the database cannot be reached (a store opened with
+        ``migrate=False`` has not connected yet).
+        """
+        try:
+            with self.engine.connect() as conn:
+                if not sa.inspect(conn).has_table(schema.schema_version.name):
+                    return 0
+                current = conn.execute(sa.select(sa.func.max(schema.schema_version.c.version)))
+                return int(current.scalar() or 0)
+        except sa.exc.SQLAlchemyError as error:
+            raise StoreError(
+                f"cannot read the schema version of {_safe_url(self.url)}: "
+                f"{error.__class__.__name__}: {error.args[0] if error.args else ''}",
+                "Check [site] database in phoneprov.toml and that the server is reachable.",
+            ) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -202,6 +232,25 @@ class SqlStore:
                         },
                     )
                 )
+            # A phone listener saw these phones: records the anonymous Lync/SfB update
+            # endpoint created are no longer only its word (store/lync.py).
+            LyncLog.confirm(conn, list(merged))
+            owned = [mac for mac, s in merged.items() if s.own_identity]
+            if owned:
+                # Once set, never cleared: the public account may no longer write the files
+                # this phone reads back (docs/decisions/0008-public-account-writes.md).
+                flags = table.c.flags
+                conn.execute(
+                    table.update()
+                    .where(table.c.mac.in_(owned))
+                    .where(~(sa.literal(",") + flags + ",").contains(f",{OWN_IDENTITY_FLAG},"))
+                    .values(
+                        flags=sa.case(
+                            (flags == "", OWN_IDENTITY_FLAG),
+                            else_=flags + f",{OWN_IDENTITY_FLAG}",
+                        )
+                    )
+                )
             rows = [
                 {"time": e.time, "mac": e.mac, "kind": e.kind, "detail": e.detail} for e in events
             ]
@@ -231,7 +280,7 @@ class SqlStore:
                     kind=kind,
                     mac=mac,
                     realm=realm,
-                    ha1=ha1,
+                    ha1=self.box.seal(ha1) if self.box is not None else ha1,
                     password_hash=password_hash,
                     created=time.time(),
                 )
@@ -243,13 +292,61 @@ class SqlStore:
             row = conn.execute(sa.select(table).where(table.c.username == username)).first()
         if row is None:
             return None
-        return Account(row.username, row.kind, row.mac, row.realm, row.ha1, row.password_hash)
+        return self._account(row)
 
     def list_accounts(self) -> list[Account]:
         table = schema.credentials
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(table).order_by(table.c.username)).all()
-        return [Account(r.username, r.kind, r.mac, r.realm, r.ha1, r.password_hash) for r in rows]
+        return [self._account(r) for r in rows]
+
+    def _account(self, row: sa.Row[tuple[object, ...]]) -> Account:
+        """An account as stored, its HA1 opened with the site key.
+
+        Raises StoreError for a sealed HA1 without the key: no stand-in (an empty or
+        sealed string) may be checked against, since anyone who knew it could compute
+        a valid digest response (RFC 7616 §3.4.1).
+        """
+        ha1 = str(row.ha1)
+        if ha1.startswith(PREFIX):
+            if self.box is None:
+                raise StoreError(
+                    f"the digest HA1 of account {row.username!r} is encrypted with the site "
+                    "key, and this database was opened without it",
+                    "Open the database through its site folder (--site), whose "
+                    f"pki/{KEY_FILE} holds the key.",
+                )
+            ha1 = self.box.open(ha1)
+        return Account(row.username, row.kind, row.mac, row.realm, ha1, row.password_hash)
+
+    def _seal_clear_ha1(self) -> None:
+        """Seal the HA1 values an older phoneprov stored in clear (once, on upgrade).
+
+        The update names the old value, so nodes opening one database together seal
+        each row once. A database this process may only read keeps them in clear
+        (they still work) until a process that may write opens it.
+        """
+        assert self.box is not None
+        table = schema.credentials
+        try:
+            with self.engine.begin() as conn:
+                rows = conn.execute(
+                    sa.select(table.c.username, table.c.ha1).where(
+                        table.c.ha1 != "", ~table.c.ha1.startswith(PREFIX)
+                    )
+                ).all()
+                for row in rows:
+                    conn.execute(
+                        table.update()
+                        .where(table.c.username == row.username, table.c.ha1 == row.ha1)
+                        .values(ha1=self.box.seal(row.ha1))
+                    )
+        except sa.exc.OperationalError as error:
+            # The driver's message only: SQLAlchemy's own would list the values (secrets).
+            log.warning("digest HA1 values stay in clear: %s", error.orig)
+            return
+        if rows:
+            log.info("sealed %d digest HA1 value(s) an older phoneprov stored in clear", len(rows))
 
     def remove_account(self, username: str) -> bool:
         table = schema.credentials

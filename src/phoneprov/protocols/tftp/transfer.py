@@ -36,6 +36,12 @@ MIN_BLKSIZE, MAX_BLKSIZE = 8, 65464  # RFC 2348
 MIN_TIMEOUT, MAX_TIMEOUT = 1, 255  # RFC 2349, seconds
 MIN_WINDOWSIZE, MAX_WINDOWSIZE = 1, 65535  # RFC 7440
 DEFAULT_BLKSIZE = 512  # RFC 1350
+# Retransmissions of the first packet before the client has answered anything. A
+# request's source address is not proven (UDP, RFC 768), so a forged one would make
+# the server send every retry to a victim: 20 bytes in, 6 packets of 516 bytes out
+# with retries = 5. One retransmission covers a lost first packet; a client that
+# heard nothing repeats its request (RFC 1350 §2), which starts a transfer afresh.
+UNANSWERED_RETRIES = 1
 _ACK_OPCODE = b"\x00\x04"
 
 
@@ -177,11 +183,16 @@ class Step:
 
 
 class _Transfer:
-    """What both directions share: negotiated values, retries, the deadline, the end."""
+    """What both directions share: negotiated values, retries, the deadline, the end.
+
+    ``retries`` applies once the client has answered (``answered``); before that, at
+    most ``UNANSWERED_RETRIES``, whatever the administrator's setting says.
+    """
 
     def __init__(self, negotiated: Negotiated, limits: Limits) -> None:
         self.negotiated = negotiated
         self.retries = limits.retries
+        self.answered = False  # the client acknowledged something: its address is real
         self.tries = 0
         self.retransmits = 0
         self.bytes = 0
@@ -210,9 +221,11 @@ class _Transfer:
     def _spend_retry(self) -> Step | None:
         """Count a timeout; return the failing Step once the retries are spent."""
         self.tries += 1
-        if self.tries > self.retries:
+        allowed = self.retries if self.answered else min(self.retries, UNANSWERED_RETRIES)
+        if self.tries > allowed:
+            plural = "" if allowed == 1 else "s"
             return self._fail(
-                f"no answer after {self.retries} retransmissions", ErrorCode.NOT_DEFINED
+                f"no answer after {allowed} retransmission{plural}", ErrorCode.NOT_DEFINED
             )
         self.retransmits += 1
         return None
@@ -268,6 +281,7 @@ class ReadTransfer(_Transfer):
             if packet.block != 0:
                 return Step()
             self.oack_pending = False
+            self.answered = True
             self.tries = 0
             return self._send_window(now)
         return self._acknowledged(packet.block, now)
@@ -282,6 +296,7 @@ class ReadTransfer(_Transfer):
             return Step()
         self.acked += delta
         self.bytes = min(self.acked * self.negotiated.blksize, self.content.size)
+        self.answered = True
         self.tries = 0
         if self.acked >= self.last_block:
             self.finished = True
@@ -365,6 +380,7 @@ class WriteTransfer(_Transfer):
         self.bytes = len(self.buffer)
         self.received += 1
         self.since_ack += 1
+        self.answered = True
         self.tries = 0
         self.answered_disorder = False
         if len(packet.payload) < size:

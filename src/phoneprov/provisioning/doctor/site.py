@@ -24,6 +24,7 @@ from phoneprov.config import Settings
 from phoneprov.errors import InputError
 from phoneprov.pki.authority import CA_CERT, LEGACY_DIR
 from phoneprov.pki.trust import polycom_chain
+from phoneprov.protocols import safexml
 from phoneprov.protocols.dhcp.options import OptionRequest, Skus, build_options
 from phoneprov.protocols.polycom import BOOTSTRAP_FILE, MASTER_FILE
 from phoneprov.provisioning.doctor.chain import label
@@ -46,7 +47,7 @@ def _attributes(data: bytes) -> dict[str, str] | str:
     """Every attribute of every element (first value wins, as the phone reads them),
     or the parse error as text."""
     try:
-        root = ET.fromstring(data)
+        root = safexml.parse(data)
     except ET.ParseError as error:
         return str(error)
     found: dict[str, str] = {}
@@ -60,7 +61,7 @@ def master_findings(data: bytes, source: str) -> list[Finding]:
     """Check ``000000000000.cfg``: XML, an APPLICATION root, and initial.cfg in CONFIG_FILES."""
     check = "config-master"
     try:
-        root = ET.fromstring(data)
+        root = safexml.parse(data)
     except ET.ParseError as error:
         return [
             Finding(

@@ -289,7 +289,7 @@ def store_object(catalog: Catalog, source: Path) -> PackageFile:
         if target.exists():
             tmp.unlink()
         else:
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, 0o640)  # site files are 0640 (provisioning/file_modes.py)
             os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

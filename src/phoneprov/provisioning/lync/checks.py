@@ -27,6 +27,7 @@ from phoneprov.config import Settings
 from phoneprov.pki.authority import CA_CERT, LEGACY_DIR
 from phoneprov.pki.formats import read_certificates
 from phoneprov.pki.lint import lint_chain
+from phoneprov.protocols import safexml
 from phoneprov.protocols.lync import needs_legacy_chain
 from phoneprov.protocols.polycom import MASTER_FILE
 from phoneprov.provisioning.lync.catalog import ADD_COMMAND, LOOP_FLAG, Catalog
@@ -138,7 +139,7 @@ def check_cx700_chain(settings: Settings, log: LyncRepo, now: datetime) -> list[
 def _attributes(data: bytes) -> dict[str, str] | None:
     """Every attribute of every element (first value wins, as the phone reads them)."""
     try:
-        root = ET.fromstring(data)
+        root = safexml.parse(data)
     except ET.ParseError:
         return None
     found: dict[str, str] = {}

@@ -6,11 +6,20 @@ trust before anything else (``/certsrv``). Every request is recorded (raw body,
 offer, outcome); a device asking again and again for an update it never
 installs is flagged as a firmware loop. The edge (``servers/lync.py``) parses
 HTTP and calls these methods; the blocking ones run off the event loop.
+
+The endpoint is anonymous (a CX700 asks before it trusts anything), so what a
+request says is an unverified sighting: it never writes over a record a phone
+listener or the administrator wrote, and devices never seen before are
+recorded flagged ``unverified``, bounded in rate and count (``[policy]
+lync_new_devices_per_minute``, ``lync_unverified_devices``). Past either the
+device is still answered; its request is not recorded, and the server log says
+so at most once a minute.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import threading
 import time
@@ -24,7 +33,7 @@ from phoneprov.model import DeviceStatus, Principal
 from phoneprov.pki.export import export_chain
 from phoneprov.policy import Action
 from phoneprov.protocols.lync import DeviceRequest, PackageKey, Side, needs_legacy_chain
-from phoneprov.protocols.polycom import Resource, ResourceKind, Stage, UserAgent
+from phoneprov.protocols.polycom import Resource, ResourceKind, Stage
 from phoneprov.provisioning.gate import Gate, Refused
 from phoneprov.provisioning.identity import Identity
 from phoneprov.provisioning.lync.answer import Answer, decide, is_looping, reported_text
@@ -37,12 +46,15 @@ from phoneprov.provisioning.lync.catalog import (
     PackageFile,
 )
 from phoneprov.provisioning.lync.checks import served_chain
-from phoneprov.records import Event, RequestRow
+from phoneprov.records import Event, RequestRow, Sighted, Sighting
 from phoneprov.store import Recorder, Store
 
 RECENT = 3600.0  # a CX700 fetches the chain right after it asks for updates (seconds)
 MODEL_LOOKBACK = 86400.0  # how far back the request log is searched for a device's model
+REPORT_EVERY = 60.0  # seconds between server-log lines about devices not recorded
+FIELD_MAX = 64  # the device record's model, family and firmware columns
 _FAMILY = re.compile(r"^[A-Za-z]+")
+log = logging.getLogger("phoneprov.lync")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +104,8 @@ class LyncUpdates:
         self._catalog: tuple[int, Catalog] | None = None
         self._recent: TTLCache[str, Seen] = TTLCache(100_000, RECENT)
         self._lock = threading.Lock()
+        self._unrecorded = 0  # requests of devices not recorded since the last report
+        self._reported = 0.0
 
     def catalog(self) -> Catalog:
         """The catalog, re-read when catalog.json changes (packages added while serving)."""
@@ -159,18 +173,14 @@ class LyncUpdates:
             answer.outcome,
             body.decode("utf-8", "replace"),
         )
-        self._record(row, parsed, answer)
+        sighted = None
         if mac is not None and status is not DeviceStatus.DENIED:
-            version = parsed.modules[0].version if parsed.modules else ""
-            family = _FAMILY.match(parsed.model)
-            agent = UserAgent(
-                family.group(0) if family else parsed.device_type,
-                parsed.model,
-                version,
-                Stage.APPLICATION,
-                mac,
-            )
-            self.identity.note(principal, ip=ip, agent=agent, user_agent=user_agent)
+            sighted = self._sight(parsed, principal, status, ip=ip, user_agent=user_agent, now=now)
+        if mac is None or (sighted is not None and sighted.recorded):
+            self._record(row, parsed, answer)
+        elif sighted in (Sighted.OVER_RATE, Sighted.OVER_CAP):
+            self._not_recorded(sighted, now)
+        if mac is not None and sighted is not None and sighted.recorded:
             self.recorder.event(
                 Event(
                     now,
@@ -181,6 +191,69 @@ class LyncUpdates:
                 )
             )
         return answer
+
+    def _sight(
+        self,
+        parsed: DeviceRequest,
+        principal: Principal,
+        status: DeviceStatus,
+        *,
+        ip: str,
+        user_agent: str,
+        now: float,
+    ) -> Sighted:
+        """Record the device as the request describes it: an unverified sighting.
+
+        Not through ``Identity.note``: that is for the phone listeners, whose
+        sightings overwrite a record and count a phone as seen by this process.
+        """
+        assert parsed.mac is not None
+        version = parsed.modules[0].version if parsed.modules else ""
+        family = _FAMILY.match(parsed.model)
+        policy = self.settings.policy
+        return self.store.lync.sighted(
+            Sighting(
+                mac=parsed.mac,
+                time=now,
+                ip=ip,
+                protocol=principal.protocol.value,
+                status_if_new=status,
+                model=parsed.model[:FIELD_MAX],
+                family=(family.group(0) if family else parsed.device_type)[:FIELD_MAX],
+                firmware=version[:FIELD_MAX],
+                stage=Stage.APPLICATION.value,
+                user_agent=user_agent[:256],
+            ),
+            per_minute=policy.lync_new_devices_per_minute,
+            cap=policy.lync_unverified_devices,
+        )
+
+    def _not_recorded(self, sighted: Sighted, now: float) -> None:
+        """Count a device left unrecorded by the limits; report at most once a minute."""
+        with self._lock:
+            self._unrecorded += 1
+            if now - self._reported < REPORT_EVERY:
+                return
+            count, self._unrecorded, self._reported = self._unrecorded, 0, now
+        policy = self.settings.policy
+        if sighted is Sighted.OVER_CAP:
+            why = f"[policy] lync_unverified_devices = {policy.lync_unverified_devices} reached"
+            fix = (
+                "Remove devices you do not know with `phoneprov device remove`, add the real "
+                "ones to the inventory, or raise [policy] lync_unverified_devices."
+            )
+        else:
+            why = (
+                f"[policy] lync_new_devices_per_minute = {policy.lync_new_devices_per_minute} "
+                "passed"
+            )
+            fix = (
+                "They are recorded when they ask again. Many new devices at once from one "
+                "address that is not a phone is someone filling the inventory."
+            )
+        detail = f"{count} update request(s) of devices never seen were answered, not recorded"
+        log.warning("ucupdate: %s: %s. %s", detail, why, fix)
+        self.recorder.event(Event(now, "", "ucupdate-unrecorded", f"{detail}: {why}"))
 
     def _record(self, row: RequestRow, parsed: DeviceRequest, answer: Answer) -> None:
         """Store the request; flag or clear the firmware loop."""

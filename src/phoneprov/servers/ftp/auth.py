@@ -11,7 +11,6 @@ scrypt hundreds of times.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from OpenSSL import SSL
@@ -21,6 +20,7 @@ from phoneprov.config import Settings
 from phoneprov.errors import ConfigError
 from phoneprov.model import Principal, Protocol
 from phoneprov.policy import Reason
+from phoneprov.provisioning.lockout import Login
 from phoneprov.provisioning.services import PhoneServices
 from phoneprov.servers.tls import SERVER_CERT_STEMS
 
@@ -28,7 +28,7 @@ from phoneprov.servers.tls import SERVER_CERT_STEMS
 # a=APPE d=DELE w=STOR. Rename, MKD, SITE CHMOD and MFMT are never offered;
 # which file a command may touch is decided per file by the policy table.
 PERMS = "elradw"
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._@+-]")
+MAX_USER_NAME = 64  # characters of a refused user name kept in the security log
 
 
 class LoginRefused(Exception):
@@ -40,8 +40,9 @@ class LoginRefused(Exception):
 
 
 def identity_of(username: str) -> str:
-    """The user name as written in logs: printable, no spaces, bounded."""
-    return "user:" + _SAFE_NAME.sub("?", username)[:64]
+    """The identity of a refused login: the user name as sent, bounded (the audit
+    escapes it; provisioning/audit.py)."""
+    return "user:" + username[:MAX_USER_NAME]
 
 
 class AccountAuthorizer:
@@ -62,6 +63,13 @@ class AccountAuthorizer:
             raise LoginRefused(Reason.BAD_PASSWORD)
         return accounts.principal(account, protocol)
 
+    def locked_for(self, username: str, handler: Any) -> int | None:
+        """Seconds this address must wait before logging in as ``username`` again
+        (the brake on password guessing; the session answers 421), or None."""
+        if self.services.accounts.get(username) is None:
+            return None  # no password to guess; the login is refused as unknown-user
+        return self.services.lockout.refused(self._login(username, handler))
+
     # pyftpdlib's authorizer interface
     def validate_authentication(self, username: str, password: str, handler: Any) -> None:
         """Set ``handler.principal``; raise AuthenticationFailed (530) otherwise."""
@@ -75,7 +83,13 @@ class AccountAuthorizer:
                 identity=identity_of(username),
                 reason=refused.reason.value,
             )
+            if refused.reason is Reason.BAD_PASSWORD:
+                self.services.lockout.failed(self._login(username, handler))
             raise AuthenticationFailed("Login incorrect.") from None
+
+    def _login(self, username: str, handler: Any) -> Login:
+        # The store matches user names exactly, so ``username`` is the account's name.
+        return Login(handler.protocol.value, handler.remote_ip, username, identity_of(username))
 
     def get_home_dir(self, username: str) -> str:
         return "/"

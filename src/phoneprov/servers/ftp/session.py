@@ -5,7 +5,8 @@ RETR, SIZE and MDTM through ``read``, STOR and APPE through ``open_upload``
 (the atomic, size-limited upload service), DELE through ``delete``, listings
 through ``listing`` (servers/ftp/filesystem.py). Replies: 550 for a refused or missing
 read (one answer, so nobody can probe which MACs exist), 553 for a name that
-may not be written, 552 past the upload size limit. One access line per
+may not be written, 552 past the upload size limit, 452 when the disk is
+full or the upload would eat into the free-space reserve. One access line per
 command that touches files and per transfer; refusals write their security
 line in the gate (logins and size limits here).
 """
@@ -25,7 +26,7 @@ from pyftpdlib.exceptions import _RetryError
 from pyftpdlib.handlers import DTPHandler, FTPHandler, TLS_DTPHandler, TLS_FTPHandler
 from pyftpdlib.handlers.ftp.producers import FileProducer
 
-from phoneprov.errors import PhoneprovError, UploadError
+from phoneprov.errors import DiskFullError, PhoneprovError, QuotaError, UploadError
 from phoneprov.model import MacAddress, Principal, PrincipalKind, Protocol
 from phoneprov.policy import Reason
 from phoneprov.protocols.paths import safe_relative
@@ -101,9 +102,13 @@ class PhoneDTP(DTPHandler):  # type: ignore[misc]  # pyftpdlib has no type hints
             super().handle_error()
 
     def refuse_over_limit(self, error: UploadError) -> None:
-        """The upload passed its size limit (the writer has discarded it): reply 552."""
-        self.cmd_channel.over_limit(getattr(self.file_obj, "name", ""), str(error))
-        self._resp = (f"552 {error}", logging.getLogger("pyftpdlib").info)
+        """The upload passed its size limit (the writer has discarded it): reply 552; or
+        the disk filled: 452 (RFC 959 §4.2.2; the uploads service wrote the security line)."""
+        if isinstance(error, DiskFullError):
+            self._resp = (f"452 {error}", logging.getLogger("pyftpdlib").warning)
+        else:
+            self.cmd_channel.over_limit(getattr(self.file_obj, "name", ""), str(error))
+            self._resp = (f"552 {error}", logging.getLogger("pyftpdlib").info)
         self.close()
 
     def close(self) -> None:
@@ -120,6 +125,9 @@ class PhoneDTP(DTPHandler):  # type: ignore[misc]  # pyftpdlib has no type hints
                 )
             try:
                 upload.finish(self.receive and self.transfer_finished)
+            except DiskFullError as error:
+                self.transfer_finished = False
+                self._resp = (f"452 {error}", logging.getLogger("pyftpdlib").warning)
             except OSError as error:
                 log.error("FTP upload %s could not be saved: %s", upload.name, error)
                 self.transfer_finished = False
@@ -169,6 +177,17 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
         if self.fs is not None:
             self.fs.forget()
         super().pre_process_command(line, cmd, arg)
+
+    def ftp_PASS(self, line: str) -> None:
+        if self.username and not self.authenticated:
+            wait = self.authorizer.locked_for(self.username, self)
+            if wait is not None:
+                # RFC 959 §4.2: 421 closes the control connection; the password is
+                # not even checked, so the reply tells a guesser nothing.
+                self.respond(f"421 Too many failed logins; try again in {wait} seconds.")
+                self.close_when_done()
+                return
+        super().ftp_PASS(line)
 
     def handle_auth_success(self, home: str, password: str, msg_login: str) -> None:
         super().handle_auth_success(home, "", msg_login)  # the password is not kept
@@ -239,6 +258,12 @@ class PhoneFTPHandler(FTPHandler):  # type: ignore[misc]  # pyftpdlib has no typ
             )
         except Refused:
             self.respond("553 File name not allowed.")
+            return None
+        except QuotaError as error:
+            self.respond(f"552 {error}")  # the quota service wrote the security line
+            return None
+        except DiskFullError as error:
+            self.respond(f"452 {error}")  # RFC 959 §4.2.2; the uploads service logged it
             return None
         except UploadError as error:
             self.over_limit(file, str(error))
