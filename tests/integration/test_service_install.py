@@ -32,7 +32,7 @@ import shutil
 import stat
 import subprocess
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -315,8 +315,14 @@ def unprivileged(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PHONEPROV, *args],
         capture_output=True, text=True, timeout=60, cwd="/",
-        env={**os.environ, "COLUMNS": "200"},
+        env={**_without_coverage(os.environ), "COLUMNS": "200"},
     )  # fmt: skip
+
+
+def _without_coverage(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment without coverage's: measuring a process of the user nobody would
+    write its data file into the checkout, where nobody may not write (a traceback at exit)."""
+    return {key: value for key, value in environ.items() if not key.startswith("COVERAGE_")}
 
 
 def test_fail_install_on_the_machine_needs_root() -> None:
