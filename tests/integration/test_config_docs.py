@@ -7,40 +7,14 @@ command) follow prose, not an sh block, and are not checked.
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.integration.shdoc import run_sh_blocks
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
-BLOCK = re.compile(r"```(sh|text)\n(.*?)```", re.DOTALL)
 
 
 def test_ok_configuration_doc_examples_run(tmp_path: Path) -> None:
-    blocks = BLOCK.findall(DOC.read_text())
-    assert sum(kind == "sh" for kind, _ in blocks) >= 6
     (tmp_path / "3111-46162-001.sip.ld").write_bytes(os.urandom(4096))
     (tmp_path / "sip.ld").write_bytes(os.urandom(2048))
-    env = {
-        **os.environ,
-        "COLUMNS": "200",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    env.pop("PHONEPROV_SITE", None)
-    previous = ""
-    for kind, text in blocks:
-        if kind == "sh":
-            result = subprocess.run(
-                ["bash", "-e", "-c", f"export PHONEPROV_SITE=./site\n{text}"],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert result.returncode == 0, f"{text}\n{result.stdout}\n{result.stderr}"
-            previous = result.stdout
-        elif previous:
-            for line in text.splitlines():
-                assert line in previous.splitlines(), f"{line!r} not in:\n{previous}"
-            previous = ""
+    assert run_sh_blocks(DOC, tmp_path, text_after_prose=True) >= 6
