@@ -21,17 +21,11 @@ from phoneprov.errors import QuotaError
 from phoneprov.model import MacAddress, Principal
 from phoneprov.policy import Reason
 from phoneprov.protocols.polycom import Resource
+from phoneprov.provisioning.diskspace import human
 from phoneprov.provisioning.gate import Gate
 from phoneprov.records import Event
 
 CACHE_SIZE = 200_000  # counters: a phone and an address each, for 100,000 phones
-
-
-def _human(size: int) -> str:
-    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= factor:
-            return f"{size / factor:.1f} {unit}"
-    return f"{size} bytes"
 
 
 class Quotas:
@@ -68,8 +62,8 @@ class Quotas:
                     principal,
                     resource,
                     ip,
-                    f"phone {owner} received {_human(used)} of uploads in this window; "
-                    f"the quota is {_human(self.settings.mac_quota)}",
+                    f"phone {owner} received {human(used)} of uploads in this window; "
+                    f"the quota is {human(self.settings.mac_quota)}",
                     "Raise [uploads] mac_quota, or find why this phone uploads so much.",
                     now,
                 )
@@ -79,8 +73,8 @@ class Quotas:
                 principal,
                 resource,
                 ip,
-                f"address {ip} sent {_human(used)} of uploads in this window; "
-                f"the quota is {_human(self.settings.ip_quota)}",
+                f"address {ip} sent {human(used)} of uploads in this window; "
+                f"the quota is {human(self.settings.ip_quota)}",
                 "Raise [uploads] ip_quota if many phones share this address (NAT).",
                 now,
             )
@@ -91,7 +85,7 @@ class Quotas:
             principal,
             resource,
             ip,
-            f"the kept versions of {resource.name} reached {_human(self.settings.versions_max)}",
+            f"the kept versions of {resource.name} reached {human(self.settings.versions_max)}",
             "Remove old versions from <site>/versions/, or raise [uploads] versions_max.",
             time.time(),
         )
