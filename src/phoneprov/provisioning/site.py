@@ -226,5 +226,6 @@ def demo_commands(settings: Settings, cert: Path, key: Path) -> list[str]:
         f"curl --digest -u PlcmSpIp:PlcmSpIp {http}/{BOOTSTRAP_FILE}",
         f"curl --cacert {ca} --cert {cert} --key {key} {https}/{MASTER_FILE}",
         f"curl --cacert {ca} --cert {cert} --key {key} {https}/{mac}-phone-secrets.cfg",
-        f"curl --cacert {ca} --cert {cert} --key {key} -T boot.log {https}/logs/{mac}-boot.log",
+        f'echo "boot ok" | curl --cacert {ca} --cert {cert} --key {key} -T - '
+        f"{https}/logs/{mac}-boot.log",
     ]
