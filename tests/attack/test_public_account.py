@@ -120,6 +120,25 @@ def test_ok_a_phone_seen_asking_may_upload_its_log(server: Server, tmp_path: Pat
     assert (server.site / "boot" / "logs" / f"{mac}-boot.log").read_text() == "new phone\n"
 
 
+def test_ok_a_phone_without_its_mac_in_the_user_agent_enrols_by_its_own_config(
+    server: Server, tmp_path: Path
+) -> None:
+    """The bootROM asks for its own master file first. SoundPoint IP / SoundStation IP
+    Administrator's Guide (SIP 3.1, appendix A, "Master Configuration Files"): "the file
+    should be named <Ethernet address>.cfg ... If this file cannot be downloaded, the
+    phone will search for the default master configuration file". The MAC is in the
+    User-Agent only with ``device.prov.tagSerialNo`` (research/anchors_provisioning.md,
+    reperio and provd; inferred, not from a Polycom document), so the request for
+    ``<MAC>.cfg`` is how a phone on the public account makes itself known."""
+    mac = "0004f2000a14"
+    agent = "FileTransport PolycomVVX-VVX_411-UA/5.9.5.0614 Type/Updater"  # no (SN:...)
+    own = curl(*PUBLIC, *CODE, "-A", agent, f"{server.http}/{mac}.cfg")
+    assert status_of(own) == 404  # a public account never gets a per-phone file
+    log = tmp_path / "boot.log"
+    log.write_text("updater\n")
+    assert put(server, f"logs/{mac}-boot.log", log) == 204
+
+
 def test_fail_put_answers_the_same_whether_or_not_a_file_existed(
     server: Server, tmp_path: Path
 ) -> None:

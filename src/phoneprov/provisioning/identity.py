@@ -74,7 +74,8 @@ class Identity:
         """A public request for this phone's own config file: a phone asking, by its MAC.
 
         Without ``device.prov.tagSerialNo`` a phone's User-Agent carries no MAC, so
-        its bootROM's first request (``<MAC>.cfg``, SPEC §2) is how a phone on the
+        its first request (``<MAC>.cfg``: the per-phone master file it looks for before
+        ``000000000000.cfg``, SoundPoint IP Administrator's Guide, appendix A) is how a phone on the
         public account makes itself known. Under ``enrolment = "allow"`` or
         ``"quarantine"`` it is recorded at once (not batched), so that a worker
         process serving its next request sees it in the inventory.
