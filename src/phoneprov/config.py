@@ -6,31 +6,31 @@ file or the environment; settings are passed down explicitly.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from phoneprov.config_cluster import (
+    ClusterSettings,
+    EdgeSettings,
+    cluster_settings,
+    edge_settings,
+)
 from phoneprov.errors import ConfigError
 from phoneprov.pki.profiles import SLOTS
 from phoneprov.policy import BOOTSTRAP_READS, BOOTSTRAP_WRITES
 from phoneprov.protocols.polycom import DEFAULT_FOLDERS, UploadKind
+from phoneprov.tomlsection import Section, seconds
 
 SETTINGS_FILE = "phoneprov.toml"
 Enrolment = Literal["allow", "quarantine", "deny"]
 CsrPolicy = Literal["manual", "auto"]
-
-_SIZE_RE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$", re.IGNORECASE)
-_UNITS = {
-    "b": 1,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-}
+# What an appended log past [uploads] log_max does: drop its oldest lines, or be refused
+# (413), as the phone's log.render.file.upload.append.limitMode "delete" / "stop" do.
+LogLimitMode = Literal["truncate", "refuse"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,7 @@ class UploadSettings:
     quota_window: int = 3600
     # Free bytes uploads leave on their disk for the database and the logs (diskspace.py).
     free_space_reserve: int = 64 * 1024**2
+    log_limit_mode: LogLimitMode = "truncate"
 
     def limit_for(self, kind: UploadKind) -> int:
         return {"log": self.log_max, "config": self.config_max, "core": self.core_max}[
@@ -117,6 +118,33 @@ class LockoutSettings:
     window: int = 300
     backoff: int = 60  # seconds of the first lock; each following one doubles
     max_backoff: int = 900
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """Resync, restart and firmware rollouts through the phones' REST API: ``[fleet]``."""
+
+    rest_api: bool = False  # render apps.restapi.enabled, httpd.enabled and an admin password
+    rest_port: int = 443  # the phones' web server (httpd.cfg.secureTunnelPort)
+    max_in_flight: int = 20  # phones asked at once
+    per_second: float = 20.0  # new requests started per second
+    timeout: float = 10.0  # seconds to connect, handshake and get an answer
+    busy_retries: int = 3  # a phone answering 4001 (busy) is asked again this many times
+    busy_retry_delay: float = 30.0  # seconds before asking a busy phone again
+    report_deadline: float = 1800.0  # seconds a rollout wave's phones have to report
+    poll_interval: float = 10.0  # seconds between a running rollout's health checks
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    """The admin API's HTTPS listener and its metrics: ``[admin]`` (docs/admin-api.md)."""
+
+    enabled: bool = True
+    bind: str = "127.0.0.1"  # administrators only: never on the phones' network by default
+    port: int = 8444
+    # Addresses (or networks) that may read /metrics without a token: the Prometheus server.
+    metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    not_seen_days: float = 7.0  # phoneprov_phones_not_seen counts phones silent this long
 
 
 @dataclass(frozen=True)
@@ -150,6 +178,10 @@ class Settings:
     policy: PolicySettings = field(default_factory=PolicySettings)
     lockout: LockoutSettings = field(default_factory=LockoutSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    fleet: FleetSettings = field(default_factory=FleetSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
 
     @property
     def boot_dir(self) -> Path:
@@ -182,107 +214,6 @@ class Settings:
         return f"http://{self.primary_fqdn}:{self.http.port}/"
 
 
-def parse_size(value: object, key: str, path: Path) -> int:
-    """Parse ``10MiB``, ``512KiB`` or a plain integer number of bytes."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    match = _SIZE_RE.match(str(value))
-    if not match:
-        raise ConfigError(
-            f"{path}: {key} = {value!r} is not a size",
-            "Write a size like 10MiB, 512KiB or a number of bytes.",
-        )
-    return int(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]
-
-
-class _Section:
-    """Typed access to one TOML table; every error names the key and the file."""
-
-    def __init__(self, data: dict[str, Any], name: str, path: Path) -> None:
-        self.data = data
-        self.name = name
-        self.path = path
-        self.used: set[str] = set()
-
-    def _get(self, key: str, default: Any, kind: type | tuple[type, ...], what: str) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            return default
-        value = self.data[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ConfigError(
-                f"{self.path}: [{self.name}] {key} = {value!r} is not {what}",
-                f"Set {key} to {what} (default: {default!r}).",
-            )
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        return bool(self._get(key, default, bool, "true or false"))
-
-    def integer(self, key: str, default: int, low: int = 0, high: int = 2**31) -> int:
-        value = int(self._get(key, default, int, "a whole number"))
-        if not low <= value <= high:
-            raise ConfigError(
-                f"{self.path}: [{self.name}] {key} = {value} is out of range",
-                f"Use a value from {low} to {high}.",
-            )
-        return value
-
-    def port(self, key: str, default: int) -> int:
-        return self.integer(key, default, 0, 65535)
-
-    def number(self, key: str, default: float) -> float:
-        return float(self._get(key, default, (int, float), "a number"))
-
-    def text(self, key: str, default: str) -> str:
-        return str(self._get(key, default, str, "a string"))
-
-    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        value = self._get(key, list(default), list, "a list of strings")
-        if not all(isinstance(item, str) for item in value):
-            raise ConfigError(
-                f"{self.path}: [{self.name}] {key} must list strings",
-                'Write it as ["a", "b"].',
-            )
-        return tuple(value)
-
-    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.text(key, default)
-        if value not in choices:
-            raise ConfigError(
-                f"{self.path}: [{self.name}] {key} = {value!r} is not one of {', '.join(choices)}",
-                f"Set {key} to one of: {', '.join(choices)}.",
-            )
-        return value
-
-    def size(self, key: str, default: int) -> int:
-        self.used.add(key)
-        return (
-            parse_size(self.data[key], f"[{self.name}] {key}", self.path)
-            if (key in self.data)
-            else default
-        )
-
-    def upload_kinds(self, key: str, default: frozenset[UploadKind]) -> frozenset[UploadKind]:
-        names = self.strings(key, tuple(sorted(k.value for k in default)))
-        valid = {k.value for k in UploadKind}
-        bad = [n for n in names if n not in valid]
-        if bad:
-            raise ConfigError(
-                f"{self.path}: [{self.name}] {key} names unknown upload kinds: {', '.join(bad)}",
-                f"Known kinds: {', '.join(sorted(valid))}.",
-            )
-        return frozenset(UploadKind(n) for n in names)
-
-    def check_unknown(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise ConfigError(
-                f"{self.path}: [{self.name}] has unknown keys: {', '.join(unknown)}",
-                "Check the spelling against the commented file `phoneprov init` writes.",
-            )
-
-
 def load_settings(site_dir: Path) -> Settings:
     """Read ``<site_dir>/phoneprov.toml``; raise ConfigError naming key, file and fix."""
     path = site_dir / SETTINGS_FILE
@@ -299,7 +230,7 @@ def load_settings(site_dir: Path) -> Settings:
     return settings_from_mapping(site_dir, raw, path)
 
 
-def _lockout_settings(section: _Section) -> LockoutSettings:
+def _lockout_settings(section: Section) -> LockoutSettings:
     """``[lockout]``; ConfigError when max_backoff is shorter than backoff."""
     backoff = section.integer("backoff", LockoutSettings.backoff, 1, 86400)
     max_backoff = section.integer("max_backoff", LockoutSettings.max_backoff, 1, 7 * 86400)
@@ -318,7 +249,53 @@ def _lockout_settings(section: _Section) -> LockoutSettings:
     )
 
 
-def _limits_settings(section: _Section) -> LimitsSettings:
+def _admin_settings(section: Section) -> AdminSettings:
+    """``[admin]``; ConfigError for an address in metrics_allow that is not one."""
+    allow = section.strings("metrics_allow", AdminSettings.metrics_allow)
+    for entry in allow:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{section.path}: [admin] metrics_allow has {entry!r}, not an address or network",
+                'Write addresses or networks, e.g. ["127.0.0.1", "10.0.0.0/24"].',
+            ) from None
+    return AdminSettings(
+        enabled=section.boolean("enabled", True),
+        bind=section.text("bind", AdminSettings.bind),
+        port=section.port("port", AdminSettings.port),
+        metrics_allow=tuple(str(ipaddress.ip_network(e, strict=False)) for e in allow),
+        not_seen_days=section.number("not_seen_days", AdminSettings.not_seen_days),
+    )
+
+
+def _fleet_settings(section: Section) -> FleetSettings:
+    """``[fleet]``; ConfigError names a value out of range."""
+    numbers = {}
+    for key, low, high in (
+        ("per_second", 0.1, 10_000.0),
+        ("timeout", 0.1, 300.0),
+        ("busy_retry_delay", 0.0, 3600.0),
+        ("report_deadline", 0.1, 7 * 86400.0),
+        ("poll_interval", 0.01, 3600.0),
+    ):
+        value = section.number(key, getattr(FleetSettings, key))
+        if not low <= value <= high:
+            raise ConfigError(
+                f"{section.path}: [fleet] {key} = {value} is out of range",
+                f"Use a value from {low:g} to {high:g} (seconds, or requests per second).",
+            )
+        numbers[key] = value
+    return FleetSettings(
+        rest_api=section.boolean("rest_api", FleetSettings.rest_api),
+        rest_port=section.integer("rest_port", FleetSettings.rest_port, 1, 65535),
+        max_in_flight=section.integer("max_in_flight", FleetSettings.max_in_flight, 1, 10_000),
+        busy_retries=section.integer("busy_retries", FleetSettings.busy_retries, 0, 100),
+        **numbers,
+    )
+
+
+def _limits_settings(section: Section) -> LimitsSettings:
     """``[limits]``; ConfigError when header_timeout is out of range."""
     timeout = section.number("header_timeout", LimitsSettings.header_timeout)
     if not 1 <= timeout <= 300:
@@ -339,14 +316,28 @@ def _limits_settings(section: _Section) -> LimitsSettings:
 
 def settings_from_mapping(site_dir: Path, raw: dict[str, Any], path: Path) -> Settings:
     """Build Settings from a parsed TOML mapping (used by load_settings and tests)."""
-    known = {"site", "http", "https", "ftp", "tftp", "uploads", "policy", "lockout", "limits"}
+    known = {
+        "site",
+        "http",
+        "https",
+        "ftp",
+        "tftp",
+        "uploads",
+        "policy",
+        "lockout",
+        "limits",
+        "fleet",
+        "cluster",
+        "edge",
+        "admin",
+    }
     extra = sorted(set(raw) - known)
     if extra:
         raise ConfigError(
             f"{path}: unknown sections: {', '.join(extra)}",
             f"Known sections: {', '.join(sorted(known))}.",
         )
-    sections = {name: _Section(raw.get(name, {}), name, path) for name in known}
+    sections = {name: Section(raw.get(name, {}), name, path) for name in known}
     for name, section in sections.items():
         if not isinstance(section.data, dict):
             raise ConfigError(f"{path}: {name} must be a table", f"Write it as [{name}].")
@@ -388,6 +379,14 @@ def settings_from_mapping(site_dir: Path, raw: dict[str, Any], path: Path) -> Se
         database=site.text("database", ""),
         lockout=_lockout_settings(sections["lockout"]),
         limits=_limits_settings(sections["limits"]),
+        admin=_admin_settings(sections["admin"]),
+        fleet=_fleet_settings(sections["fleet"]),
+        cluster=cluster_settings(
+            sections["cluster"],
+            heartbeat=seconds(sections["cluster"], "heartbeat", 10.0, 1.0, 300.0),
+            revocation_refresh=seconds(sections["cluster"], "revocation_refresh", 5.0, 0.1, 300.0),
+        ),
+        edge=edge_settings(sections["edge"]),
         http=HttpSettings(
             enabled=http.boolean("enabled", True),
             bind=http.text("bind", "0.0.0.0"),
@@ -433,6 +432,7 @@ def settings_from_mapping(site_dir: Path, raw: dict[str, Any], path: Path) -> Se
             versions_max=up.size("versions_max", 64 * 1024**2),
             quota_window=up.integer("quota_window", 3600, 60, 7 * 86400),
             free_space_reserve=up.size("free_space_reserve", 64 * 1024**2),
+            log_limit_mode=up.choice("log_limit_mode", "truncate", ("truncate", "refuse")),  # type: ignore[arg-type]
         ),
         policy=PolicySettings(
             enrolment=pol.choice("enrolment", "allow", ("allow", "quarantine", "deny")),  # type: ignore[arg-type]

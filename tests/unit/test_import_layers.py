@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.pkitools import make_ca
 
 from phoneprov.config import settings_from_mapping
 from phoneprov.errors import InputError
@@ -25,7 +26,7 @@ HOSTILE = "{{ 7 * 7 }} {% raw %}{# x #}</up><up a=\"b\"> & 'q'\ttab"
 def renderer(tmp_path: Path) -> Iterator[SiteRenderer]:
     settings = settings_from_mapping(tmp_path, {}, tmp_path / "phoneprov.toml")
     settings.pki_dir.mkdir()
-    (settings.pki_dir / "ca.pem").write_text("CA\n")
+    (settings.pki_dir / "ca.pem").write_bytes(make_ca("Site CA").pem())
     store = open_database(f"sqlite:///{tmp_path / 'layers.db'}")
     renderer = SiteRenderer(settings, store)
     renderer.inventory.save([InventoryEntry(MAC, group="sip-basic", lines=(Line(1, "1001"),))])

@@ -23,7 +23,16 @@ from phoneprov.records import InventoryEntry, Line
 from phoneprov.store import open_database
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBfakeCAforGoldenFiles\n-----END CERTIFICATE-----"
+# A real (fixed) CA certificate: the renderer parses the site CA to find issued certificates.
+FAKE_CA = """-----BEGIN CERTIFICATE-----
+MIIBMzCB2qADAgECAgEBMAoGCCqGSM49BAMCMBkxFzAVBgNVBAMMDkdvbGRlbiBT
+aXRlIENBMB4XDTI2MDEwMTAwMDAwMFoXDTQ2MDEwMTAwMDAwMFowGTEXMBUGA1UE
+AwwOR29sZGVuIFNpdGUgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAATin7oJ
+8fbSpdBbEHyf8pDJPjKfLpc8mqYU5+6lsPfYOu4tbJUYNZ7hMH8jIrGM4fUM6EuZ
+xJYVG1K/I7AaUvTqoxMwETAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gA
+MEUCIDsGMmtZlB6eSJ8JjglDarmjq3+Q+YSwFlSdWGjYdxJ6AiEA4BfhZtLrw6e5
+LdwBxNIPGDJZyq4Xg0lEqvXwuLy2cs8=
+-----END CERTIFICATE-----"""
 PHONES = {
     "soundpoint-ip": InventoryEntry(
         MacAddress("0004f2100001"),

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.pkitools import make_ca
 
 from phoneprov.config import settings_from_mapping
 from phoneprov.model import MacAddress
@@ -23,7 +24,7 @@ OTHER = MacAddress("0004f2200002")
 def site(tmp_path: Path) -> Iterator[tuple[SiteRenderer, Path]]:
     settings = settings_from_mapping(tmp_path, {}, tmp_path / "phoneprov.toml")
     settings.pki_dir.mkdir()
-    (settings.pki_dir / "ca.pem").write_text("CA\n")
+    (settings.pki_dir / "ca.pem").write_bytes(make_ca("Site CA").pem())
     store = open_database(f"sqlite:///{tmp_path / 'layers.db'}")
     renderer = SiteRenderer(settings, store)
     renderer.inventory.save(

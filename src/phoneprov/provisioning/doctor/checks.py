@@ -98,9 +98,7 @@ def throwaway_client(
     except (OSError, ValueError, PhoneprovError):
         return None
     key = generate_key("ec-p256")
-    spec = CertSpec(
-        Usage.DEVICE, DOCTOR_CN, new_serial(set()), now - BACKDATE, now + timedelta(hours=1)
-    )
+    spec = CertSpec(Usage.DEVICE, DOCTOR_CN, new_serial(), now - BACKDATE, now + timedelta(hours=1))
     return build_certificate(spec, key.public_key(), ca_cert, ca_key), key
 
 
