@@ -23,17 +23,12 @@ DOC = ROOT / "docs" / "troubleshooting.md"
 PHONEPROV = Path(sys.executable).parent / "phoneprov"
 MAC = "0004f2abcdef"
 
-GOOD_BOOT = f"""\
-000003.820|copy |3|00|Download of '000000000000.cfg' succeeded on attempt 1
-000004.101|copy |3|00|Download of 'initial.cfg' succeeded on attempt 1
-0727210302|cert |3|00|Factory device certificate present at boot: length 1102, MD5 \
-fingerprint 3a:41:7c:0e:55:6b:12:9f:aa:01:de:42:9b:77:c3:10, CN {MAC}
-0727210305|copy |3|00|TLS connection established to prov.example.com, server certificate verified
-0727210305|copy |3|00|Server requested client certificate; mutual TLS renegotiation succeeded
-0727210309|copy |3|00|Download of '{MAC}.cfg' succeeded on attempt 1
-"""
+# A normal secure boot, written from the message shapes Polycom's documents print
+# (TB 52609, FP 37148): bootROM over HTTP with digest, application over mutual TLS.
+SECURE_BOOT = ROOT / "tests" / "data" / "phonelogs" / "secure-boot"
+GOOD_BOOT = (SECURE_BOOT / f"{MAC}-app.log").read_text()
 REFUSED_BOOT = f"""\
-0727210305|copy |3|00|TLS connection established to prov.example.com, server certificate verified
+0727210305|curl |3|00| SSL certificate verify ok.
 0727210306|copy |4|00|Error: The requested URL returned error: 403 Forbidden
 0727210306|copy |4|00|Download of '{MAC}.cfg' failed on attempt 1
 """
@@ -64,16 +59,58 @@ def test_ok_good_mtls_boot_json_exit_0(tmp_path: Path) -> None:
     code, out, _ = invoke("logs", "analyze", str(log), "--format", "json")
     assert code == 0, out
     data = json.loads(out)
-    assert set(data) == {"findings", "summary"}
+    assert set(data) == {"findings", "summary", "timeline"}
     for finding in data["findings"]:
-        assert {"kind", "severity", "lines", "cause", "fix"} <= set(finding)
+        assert {"kind", "severity", "lines", "cause", "fix", "first_seen"} <= set(finding)
         assert finding["severity"] == "info"
     kinds = {f["kind"] for f in data["findings"]}
-    assert {"tls-server-verified", "mtls-established", "download-ok", "device-cert-present"} <= (
-        kinds
-    )
+    assert {"tls-server-verified", "mtls-established", "download-ok"} <= kinds
     assert data["summary"]["file"] == str(log)
-    assert data["summary"]["errors"] == 0 and data["summary"]["lines"] == 6
+    assert data["summary"]["errors"] == 0 and data["summary"]["lines"] == 34
+    assert data["timeline"][0]["time"] == "07-27 21:03:01"
+    code, out, _ = invoke("logs", "analyze", str(log), "--format", "json", "--no-timeline")
+    assert code == 0 and set(json.loads(out)) == {"findings", "summary"}
+
+
+def test_ok_normal_secure_boot_gives_the_expected_findings_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    site = make_site(tmp_path)
+    for name in (f"{MAC}-boot.log", f"{MAC}-app.log"):
+        write(site / "boot" / "logs" / name, (SECURE_BOOT / name).read_text())
+    code, out, _ = invoke("logs", "analyze", MAC, "--site", str(site), "--format", "json")
+    assert code == 0, out
+    data = json.loads(out)
+    found = sorted(
+        (f["log"], f["kind"], f["severity"], tuple(f["lines"])) for f in data["findings"]
+    )
+    boot, app = f"{MAC}-boot.log", f"{MAC}-app.log"
+    assert found == sorted(
+        [
+            (boot, "device-cert-present", "info", (1, 2, 4, 6)),
+            (boot, "device-cert-absent", "info", (7,)),
+            (boot, "device-cert-absent", "info", (9,)),
+            (boot, "http-404", "info", (16,)),
+            (boot, "download-failed", "info", (17,)),
+            (boot, "download-ok", "info", (20,)),
+            (boot, "download-ok", "info", (21,)),
+            (boot, "download-ok", "info", (22,)),
+            (app, "mtls-established", "info", (10, 14)),
+            (app, "tls-server-verified", "info", (26,)),
+            (app, "download-ok", "info", (28,)),
+            (app, "download-ok", "info", (29,)),
+            (app, "http-404", "info", (30,)),
+            (app, "download-failed", "info", (31,)),
+            (app, "http-404", "info", (32,)),
+            (app, "download-failed", "info", (33,)),
+        ]
+    )
+    # The bootROM's stamps are hhmmss.mmm since boot, decoded in the JSON.
+    first = next(e for e in data["timeline"] if e["log"] == boot)
+    assert first["stamp"] == "000005.930" and first["seconds_since_boot"] == 5.93
+    assert first["time"] == "00:00:05.930"
+    code, out, _ = invoke("logs", "analyze", str(SECURE_BOOT / boot))
+    assert code == 0 and "00:00:05.930" in out and "count from boot" in out
 
 
 def test_fail_403_text_shows_findings_then_timeline_exit_1(tmp_path: Path) -> None:
@@ -148,7 +185,7 @@ def test_warning_truncated_upload_exit_0(tmp_path: Path) -> None:
     assert code == 0
     data = json.loads(out)
     assert data["summary"]["complete"] is False
-    assert [f["lines"] for f in data["findings"] if f["kind"] == "log-truncated"] == [[7]]
+    assert [f["lines"] for f in data["findings"] if f["kind"] == "log-truncated"] == [[35]]
 
 
 def _big_log(path: Path, size: int) -> int:

@@ -2,14 +2,17 @@
 # ruff: noqa: E501
 """Phone log parser and findings, on logs written in the phone's documented formats (SPEC §10).
 
-Each scenario is a captured-style log: ``MMDDhhmmss|module|level|marker|message``
-for the application, ``000005.930|...`` (seconds since boot) for the
-bootROM/Updater, continuation lines folded into the previous entry.
+Each scenario is a captured-style log: ``MMDDhhmmss|module|class|missed|message``
+for the application, ``000005.930|...`` (hhmmss.mmm since boot) for the
+bootROM/Updater, continuation lines folded into the previous entry. The failure
+lines are libcurl's own error strings; the messages Polycom's documents quote
+are tested word for word in test_phonelog_documents.py.
 """
 
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +20,7 @@ from phoneprov.protocols.phonelog.findings import Finding
 from phoneprov.protocols.phonelog.parser import LogReport, analyze_lines, parse_header
 
 MAC = "0004f2abcdef"
+DATA = Path(__file__).resolve().parents[1] / "data" / "phonelogs" / "secure-boot"
 
 
 def analyze(text: str) -> LogReport:
@@ -33,51 +37,19 @@ def kinds(report: LogReport) -> set[str]:
     return {str(f.kind) for f in report.findings}
 
 
-GOOD_MTLS_BOOT = f"""
-    000001.021|boot |3|00|BootROM 4.4.0 starting
-    000003.440|copy |3|00|Retrieving 'http://prov.example.com/{MAC}.cfg'
-    000003.512|copy |4|00|Error: The requested URL returned error: 404 Not Found
-    000003.513|copy |4|00|Download of '{MAC}.cfg' failed on attempt 1
-    000003.820|copy |3|00|Download of '000000000000.cfg' succeeded on attempt 1
-    000004.101|copy |3|00|Download of 'initial.cfg' succeeded on attempt 1
-    0727210301|sntp |3|00|SNTP time set from 192.0.2.1
-    0727210302|cert |3|00|Factory device certificate present at boot: length 1102, MD5 fingerprint 3a:41:7c:0e:55:6b:12:9f:aa:01:de:42:9b:77:c3:10, CN {MAC}
-    0727210305|copy |3|00|TLS connection established to prov.example.com, server certificate verified
-    0727210305|copy |3|00|Server requested client certificate; mutual TLS renegotiation succeeded, device certificate sent
-    0727210309|copy |3|00|Download of '000000000000.cfg' succeeded on attempt 1
-    0727210309|copy |3|00|Download of 'phone-common.cfg' succeeded on attempt 1
-    0727210310|copy |3|00|Download of '{MAC}-phone.cfg' failed on attempt 1
-    0727210310|copy |4|00|Error: HTTP/1.1 404 Not Found
-    0727210312|so   |3|00|Application started, uploading log
-"""
-
-
 def test_ok_good_mtls_boot_has_no_errors() -> None:
-    report = analyze(GOOD_MTLS_BOOT)
+    # The phone's secure boot written from the documented message shapes (see
+    # test_phonelog_documents.py): bootROM over HTTP, application over mutual TLS.
+    report = analyze_lines((DATA / f"{MAC}-boot.log").read_text().splitlines())
     assert not report.has_errors, [(f.kind, f.cause) for f in report.findings]
-    assert {
-        "tls-server-verified",
-        "mtls-established",
-        "download-ok",
-        "device-cert-present",
-    } <= kinds(report)
-    tls = only(report, "tls-server-verified")
-    assert tls.lines == (9,) and tls.detail["host"] == "prov.example.com"
-    assert only(report, "mtls-established").lines == (10,)
-    present = only(report, "device-cert-present")
-    assert present.detail == {
-        "which": "factory",
-        "length": 1102,
-        "algorithm": "MD5",
-        "fingerprint": "3a:41:7c:0e:55:6b:12:9f:aa:01:de:42:9b:77:c3:10",
-        "cn": MAC,
-    }
+    assert only(report, "device-cert-present").detail["cn"] == MAC.upper()
     # The optional files missing are normal: info, never an error.
     for finding in report.findings:
-        if finding.kind in ("http-404", "download-failed"):
-            assert finding.severity == "info", finding
-    assert report.summary["boots"] == 1
-    assert report.summary["clock"] == "mixed"
+        assert finding.severity == "info", finding
+    assert report.summary["boots"] == 1 and report.summary["clock"] == "boot"
+    app = analyze_lines((DATA / f"{MAC}-app.log").read_text().splitlines())
+    assert {"tls-server-verified", "mtls-established", "download-ok"} <= kinds(app)
+    assert not app.has_errors and app.summary["clock"] == "wall"
 
 
 def test_fail_403_mutual_tls_refused() -> None:
@@ -129,65 +101,6 @@ def test_warning_download_recovered_after_retry() -> None:
     failed = only(report, "download-failed")
     assert failed.severity == "warning" and failed.detail["recovered"] is True
     assert only(report, "download-ok").detail["attempt"] == 2
-
-
-def test_fail_oversized_device_key_in_platform_slot() -> None:
-    report = analyze(
-        """
-        0727210312|cfg  |3|00|Prm|Applying device.sec.TLS.customDeviceCert1 from site.cfg
-        0727210312|cert |4|00|Platform slot 1 private key is 4677 bytes, exceeds the 4096 byte limit; custom device certificate not installed
-        """
-    )
-    finding = only(report, "device-key-too-large")
-    assert finding.severity == "error"
-    assert finding.detail == {"item": "private key", "size": 4677, "limit": 4096, "slot": 1}
-    assert "4677 bytes" in finding.cause and "at most 4096" in finding.cause
-    assert "device.sec.TLS.customDeviceCert1.privateKey" in finding.fix
-    assert "device-cert-invalid" not in kinds(report)
-
-
-def test_fail_oversized_device_certificate_uses_spec_limit_when_unstated() -> None:
-    report = analyze(
-        "0727210313|cfg  |4|00|Prm|device.sec.TLS.customDeviceCert2.publicCert too large "
-        "(9120 bytes)"
-    )
-    finding = only(report, "device-cert-too-large")
-    assert finding.detail == {"item": "certificate", "size": 9120, "limit": 8192, "slot": 2}
-
-
-def test_fail_pkcs7_wrapper_missing() -> None:
-    report = analyze(
-        """
-        0727210314|cert |4|00|Certificate in device.sec.TLS.customDeviceCert1.publicCert: PKCS7 wrapper missing
-        -----BEGIN CERTIFICATE-----
-        MIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ
-        -----END CERTIFICATE-----
-        0727210315|cert |4|00|Custom device certificate is not proper
-        """
-    )
-    wrapper = only(report, "pkcs7-wrapper-missing")
-    assert wrapper.lines == (1,) and wrapper.severity == "error"
-    assert "BEGIN PKCS7" in wrapper.cause
-    # The PEM lines are continuation lines: folded into entry 1, not entries of their own.
-    assert [e.line for e in report.timeline] == [1, 5]
-    assert report.timeline[0].last_line == 4
-    assert "MIIDdzCCAl" in report.timeline[0].message
-    invalid = only(report, "device-cert-invalid")
-    assert invalid.lines == (5,) and "not proper" in invalid.cause
-
-
-def test_info_custom_certificate_saved_with_cn_and_fingerprint() -> None:
-    report = analyze(
-        f"0727210316|cert |3|00|Custom device certificate saved: CN={MAC}, SHA1 fingerprint="
-        "0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:00:11:22:33"
-    )
-    saved = only(report, "custom-cert-saved")
-    assert saved.severity == "info"
-    assert saved.detail["cn"] == MAC
-    assert (
-        saved.detail["fingerprint"] == "0a:1b:2c:3d:4e:5f:60:71:82:93:a4:b5:c6:d7:e8:f9:00:11:22:33"
-    )
-    assert MAC in saved.cause
 
 
 def test_fail_clock_not_set_certificate_not_yet_valid() -> None:
@@ -284,17 +197,22 @@ def test_status_line_after_failure_belongs_to_that_file() -> None:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        pytest.param("0727210309|copy |3|00|x", ("wall", "copy", 3, "00", "x"), id="ok/wall"),
-        pytest.param("000005.930|so   |4|00|y", ("boot", "so", 4, "00", "y"), id="ok/boot"),
+        pytest.param("0727210309|copy |3|00|x", ("MMDDhhmmss", "copy", "3", 0, "x"), id="ok/wall"),
+        pytest.param("000005.930|so   |4|00|y", ("hhmmss.mmm", "so", "4", 0, "y"), id="ok/boot"),
+        pytest.param("0531130928|tls |*|03|z", ("MMDDhhmmss", "tls", "*", 3, "z"), id="ok/star"),
+        pytest.param("0210281716|so |2|00|z", ("YYMMDDhhmm", "so", "2", 0, "z"), id="ok/minutes"),
         pytest.param(
             "0727210309|cfg  |4|00|Prm|a|b",
-            ("wall", "cfg", 4, "00", "Prm|a|b"),
+            ("MMDDhhmmss", "cfg", "4", 0, "Prm|a|b"),
             id="ok/pipes-in-message",
         ),
         pytest.param("1327210309|copy |3|00|x", None, id="fail/month-13"),
         pytest.param("0727250309|copy |3|00|x", None, id="fail/hour-25"),
         pytest.param("0727210309 copy 3 00 x", None, id="fail/no-pipes"),
         pytest.param("07272103|copy |3|00|x", None, id="fail/short-stamp"),
+        pytest.param("0727210309|toolong|3|00|x", None, id="fail/module-over-5"),
+        pytest.param("0727210309|copy |12|00|x", None, id="fail/class-two-digits"),
+        pytest.param("0727210309|copy |3|0|x", None, id="fail/missed-one-digit"),
     ],
 )
 def test_parse_header(line: str, expected: tuple[object, ...] | None) -> None:
@@ -303,9 +221,8 @@ def test_parse_header(line: str, expected: tuple[object, ...] | None) -> None:
         assert header is None
     else:
         assert header is not None
-        assert (header.clock, header.module, header.level, header.marker, header.message) == (
-            expected
-        )
+        got = (header.stamp.style, header.module, header.event_class, header.missed)
+        assert (*got, header.message) == expected
 
 
 def test_ok_status_on_the_download_line_and_folder_paths() -> None:

@@ -50,7 +50,9 @@ def test_ok_any_bytes_never_crash_and_every_line_is_counted(
 KNOWN = {
     "0727210309|copy |4|00|Download of 'x.cfg' failed on attempt 2": ("download-failed", "error"),
     "0727210310|copy |4|00|Error: The requested URL returned error: 403": ("http-403", "error"),
-    "0727210311|cert |4|00|Platform slot 1 private key is 4677 bytes, exceeds 4096": (
+    # Feature Profile 37148's wording (the key over the platform limit).
+    "0531131822|hw   |4|03|hwDescSecurityDeviceCredentialsStore: Could not store key for "
+    "custom device key1, length 4677 is bigger than maximum 4096": (
         "device-key-too-large",
         "error",
     ),
@@ -121,7 +123,7 @@ def test_ok_garbage_lines_are_kept_in_the_timeline() -> None:
             "\x1b[1mDRAM:  256 MiB\x1b[0m",
             "0727210309|copy |3|00|Download of 'a.cfg' succeeded on attempt 1",
             "random text in the middle",
-            "0727210310|xyz |9|zz|a message no rule knows",
+            "0727210310|xyz |9|07|a message no rule knows",
         ]
     )
     assert [e.line for e in report.timeline] == [1, 2, 3, 5]
@@ -129,6 +131,7 @@ def test_ok_garbage_lines_are_kept_in_the_timeline() -> None:
     assert report.timeline[1].message == "DRAM:  256 MiB"
     assert report.timeline[2].message.endswith("random text in the middle")
     assert report.timeline[3].module == "xyz" and report.timeline[3].kinds == ()
+    assert report.timeline[3].missed == 7 and report.summary["missed_events"] == 7
     assert report.summary["stray_lines"] == 2
 
 

@@ -13,6 +13,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -55,16 +56,39 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def existing_file(path: Path, expected: str) -> Path:
+    """Return ``path`` when it is a file; raise InputError naming it and ``expected``
+    (what the command reads, e.g. "a certificate in PEM, DER or PKCS#7 form") otherwise."""
+    if path.is_file():
+        return path
+    what = "a directory, not a file" if path.is_dir() else "no such file"
+    raise InputError(
+        f"{path}: {what}",
+        f"Check the path (looked for {path.absolute()}); give {expected}.",
+    )
+
+
 def fail(error: PhoneprovError) -> typer.Exit:
-    """Print an error and its hint on stderr; return the Exit to raise."""
+    """Print an error and its hint on stderr; return the Exit to raise.
+
+    Both print as written (Text objects: no markup, no emoji codes), and every
+    error gets a hint: its own, or where to read about the command.
+    """
     err_console.print(
         Text.assemble(("error:", "bold red"), " ", str(error)), highlight=False, soft_wrap=True
     )
-    if error.hint:
-        err_console.print(
-            Text.assemble(("hint:", "yellow"), " ", error.hint), highlight=False, soft_wrap=True
-        )
+    err_console.print(
+        Text.assemble(("hint:", "yellow"), " ", error.hint or _help_hint()),
+        highlight=False,
+        soft_wrap=True,
+    )
     return typer.Exit(error.exit_code)
+
+
+def _help_hint() -> str:
+    context = click.get_current_context(silent=True)
+    command = context.command_path if context is not None else "phoneprov"
+    return f"Run `{command} --help` for what the command needs."
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:

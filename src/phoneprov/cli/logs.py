@@ -36,7 +36,9 @@ def analyze(
     output: OutputFormat = typer.Option(OutputFormat.text, "--format", help="text or json."),
     site: Path | None = SiteOption,
     timeline: bool = typer.Option(
-        True, "--timeline/--no-timeline", help="Print the timeline after the findings (text)."
+        True,
+        "--timeline/--no-timeline",
+        help='Show the timeline after the findings (text), or in "timeline" (json).',
     ),
     timeline_limit: int = typer.Option(
         1000,
@@ -49,7 +51,7 @@ def analyze(
     """Find what went wrong in a phone's boot: exit 0 no errors, 1 errors found, 2 bad input."""
     analysis = analyze_target(target, resolve_site(site), timeline_limit)
     if output is OutputFormat.json:
-        print_json(analysis.to_json())
+        print_json(analysis.to_json(timeline=timeline))
     else:
         for log in analysis.logs:
             _print_log(log, timeline)
@@ -109,12 +111,14 @@ def _findings_table(findings: tuple[Finding, ...]) -> Table:
 
 
 def _timeline_table(entries: tuple[LogEntry, ...]) -> Table:
-    table = Table(title="Timeline", expand=True)
+    since_boot = any(e.stamp is not None and e.stamp.since_boot is not None for e in entries)
+    caption = "Times with milliseconds count from boot (hh:mm:ss.mmm)." if since_boot else None
+    table = Table(title="Timeline", caption=caption, expand=True)
     table.add_column("Line", justify="right", no_wrap=True)
     table.add_column("Boot", justify="right", no_wrap=True)
     table.add_column("Time", no_wrap=True)
     table.add_column("Module", no_wrap=True)
-    table.add_column("Lvl", no_wrap=True)
+    table.add_column("Class", no_wrap=True)
     table.add_column("Message", ratio=1)
     table.add_column("Finding", no_wrap=True)
     for entry in entries:
@@ -128,7 +132,7 @@ def _timeline_table(entries: tuple[LogEntry, ...]) -> Table:
             str(entry.boot),
             entry.time_text,
             escape(entry.module or "?"),
-            "" if entry.level is None else str(entry.level),
+            entry.event_class or "",
             escape(first),
             ", ".join(entry.kinds),
         )

@@ -129,22 +129,27 @@ class Analysis:
     def has_errors(self) -> bool:
         return any(log.report.has_errors for log in self.logs)
 
-    def to_json(self) -> dict[str, Any]:
-        """Return ``{"findings": [...], "summary": {...}}``.
+    def to_json(self, *, timeline: bool = False) -> dict[str, Any]:
+        """Return ``{"findings": [...], "summary": {...}}`` (and ``"timeline": [...]``
+        when asked for: the kept entries, stamps decoded).
 
-        For a file, the summary names it in ``file``. For a MAC, each finding
-        names its ``log`` and the summary lists each file's counts in ``files``.
+        For a file, the summary names it in ``file``. For a MAC, each finding and
+        timeline entry names its ``log`` and the summary lists each file's counts
+        in ``files``.
         """
         if self.mac is None:
-            data = self.logs[0].report.to_json()
+            data = self.logs[0].report.to_json(timeline=timeline)
             data["summary"] = {"file": str(self.logs[0].path), **data["summary"]}
             return data
         findings: list[dict[str, Any]] = []
         files: list[dict[str, Any]] = []
+        entries: list[dict[str, Any]] = []
         for log in self.logs:
             for finding in log.report.findings:
                 findings.append({**finding.to_json(), "log": log.path.name})
             files.append({"file": str(log.path), **log.report.summary})
+            if timeline:
+                entries.extend({**e.to_json(), "log": log.path.name} for e in log.report.timeline)
         summary: dict[str, Any] = {
             "mac": str(self.mac),
             "errors": sum(f["errors"] for f in files),
@@ -152,7 +157,10 @@ class Analysis:
             "infos": sum(f["infos"] for f in files),
             "files": files,
         }
-        return {"findings": findings, "summary": summary}
+        data = {"findings": findings, "summary": summary}
+        if timeline:
+            data["timeline"] = entries
+        return data
 
 
 def analyze_target(target: str, site: Path, timeline_limit: int) -> Analysis:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from phoneprov.protocols.phonelog.rules import FindingKind, Severity
+from phoneprov.protocols.phonelog.kinds import FindingKind, Severity
 
 NO_ACTION = "No action needed."
 
@@ -40,18 +40,19 @@ _FIRMWARE_FIX = (
 ADVICE: dict[str, Advice] = {
     FindingKind.TLS_SERVER_VERIFIED: Advice(
         "info",
-        "The phone opened a TLS connection{host_at} and accepted the server certificate "
-        "(it chains to a CA the phone trusts and names the server).",
+        "The phone verified the server certificate of {host_name} (one-way TLS: it chains to a CA "
+        "the phone trusts and names the server){cipher_text}.",
         NO_ACTION,
     ),
     FindingKind.MTLS_ESTABLISHED: Advice(
         "info",
-        "The server asked for a client certificate{host_at} and the phone sent its device "
-        "certificate: mutual TLS is up.",
+        "The server ({host_name}) asked the phone for its certificate ({handshake_text}: "
+        "Request CERT) and the phone sent its device certificate and proved it holds the key (CERT "
+        "verify): mutual TLS is established.",
         NO_ACTION,
     ),
     FindingKind.DOWNLOAD_OK: Advice(
-        "info", "The phone downloaded '{file}' (attempt {attempt}).", NO_ACTION
+        "info", "The phone downloaded '{file}' on attempt {attempt}{address_text}.", NO_ACTION
     ),
     FindingKind.DOWNLOAD_FAILED: Advice(
         "error",
@@ -115,49 +116,57 @@ ADVICE: dict[str, Advice] = {
     ),
     FindingKind.DEVICE_KEY_TOO_LARGE: Advice(
         "error",
-        "The private key for platform slot {slot} is {size} bytes; the phone accepts at most "
-        "{limit} bytes in a platform slot, so it did not install the custom device certificate.",
+        "The private key for custom device key {slot} is {size} bytes, bigger than the "
+        "{limit} bytes the phone can store, so it did not install the custom device certificate.",
         "Use a 2048-bit RSA key for device.sec.TLS.customDeviceCert{slot}.privateKey, or use an "
         "application slot (sec.TLS.customDeviceCert.x and sec.TLS.customDeviceKey.x) if the "
         "certificate is not needed for provisioning, 802.1X or syslog.",
     ),
     FindingKind.DEVICE_CERT_TOO_LARGE: Advice(
         "error",
-        "The certificate for platform slot {slot} is {size} bytes; the phone accepts at most "
-        "{limit} bytes in a platform slot, so it did not install it.",
+        "The certificate for custom device certificate {slot} is {size} bytes, bigger than the "
+        "{limit} bytes the phone can store, so it did not install it.",
         "Send only the device certificate in device.sec.TLS.customDeviceCert{slot}.publicCert "
         "(not the whole chain); install CA certificates in device.sec.TLS.customCaCert1..3 "
         "instead, and prefer a 2048-bit key.",
     ),
     FindingKind.PKCS7_WRAPPER_MISSING: Advice(
         "error",
-        "A certificate in the configuration is not wrapped in '-----BEGIN PKCS7-----' and "
-        "'-----END PKCS7-----' markers, so the phone cannot read it.",
+        "The phone could not decode the certificate chain of a custom device certificate in "
+        "its configuration (Could not decode cert chain): the certificate is not wrapped in "
+        "'-----BEGIN PKCS7-----' and '-----END PKCS7-----' markers.",
         "Export the certificate in PKCS#7 PEM form (for example `openssl crl2pkcs7 -nocrl "
         "-certfile device.pem`) and paste the whole block, both markers included, into the "
         "parameter.",
     ),
     FindingKind.DEVICE_CERT_INVALID: Advice(
         "error",
-        "The phone rejected a device certificate as invalid ({reason}): it does not match the "
-        "private key, is expired, or is not in the form the phone reads.",
+        "The phone rejected the device credential as invalid ({reason}) and did not save it "
+        "(the phone shows 'Failed to save certificate'): the certificate or key is too big, "
+        "or not proper (not PKCS#7 PEM, or not the pair of its key).",
         "Check that certificate and key belong together (`openssl x509 -noout -modulus` and "
         "`openssl rsa -noout -modulus` print the same value), that the certificate is valid "
         "today, and that it is PKCS#7 PEM; then push it again.",
     ),
     FindingKind.CUSTOM_CERT_SAVED: Advice(
         "info",
-        "The phone stored a custom device certificate (common name {cn}, fingerprint "
-        "{fingerprint}).",
+        "The phone saved a new custom platform device certificate {slot} (common name {cn}, "
+        "fingerprint {fingerprint}){previous_text}.",
         "No action needed. If the server binds certificates to MACs, the common name must be "
         "the phone's MAC.",
     ),
     FindingKind.DEVICE_CERT_PRESENT: Advice(
         "info",
-        "At boot the phone has a {which} device certificate (length {length} bytes, MD5 "
-        "fingerprint {fingerprint}, common name {cn}).",
+        "At boot the phone has its {which_text} (length {length} bytes, {algorithm} "
+        "fingerprint {fingerprint}, common name {cn}{key_text}).",
         "No action needed. A server that binds certificates to MACs refuses this phone if the "
         "common name is not its MAC.",
+    ),
+    FindingKind.DEVICE_CERT_ABSENT: Advice(
+        "info",
+        "At boot the phone reports its {which_text} as not available: none is installed.",
+        "No action needed unless the phone should use it (mutual TLS, 802.1X, syslog): "
+        "install it with device.sec.TLS.customDeviceCert{slot}.publicCert and .privateKey.",
     ),
     FindingKind.CLOCK_NOT_SET: Advice(
         "error",
@@ -219,6 +228,23 @@ ADVICE: dict[str, Advice] = {
         "sip.ver in step with it, and align or turn off the device update service for these "
         "phones.",
     ),
+    FindingKind.UPLOAD_FAILED: Advice(
+        "warning",
+        "The phone could not upload {file_name} to the server{status_text}{code_text}: the "
+        "server has no current copy of it.",
+        "Check the server's access log for the PUT and its status: the phone may write only "
+        "its own file names, in the folder of their kind (logs/, overrides/, contacts/), "
+        "within the size limits. The phone keeps its copy and uploads again later.",
+    ),
+    FindingKind.LOG_APPEND_UNSUPPORTED: Advice(
+        "warning",
+        "The server answered the phone's HEAD for {file_name} without a Content-Length, so "
+        "the phone cannot set the Content-Range of an append and cannot add to the log it "
+        "uploaded before ({reason}).",
+        "Serve HEAD with the exact Content-Length of the stored log (phoneprov does; a proxy "
+        "in front of it must pass the header through), or set "
+        "log.render.file.upload.append=0 so the phone uploads its whole log each time.",
+    ),
     FindingKind.LOG_TRUNCATED: Advice(
         "warning",
         "The log ends in the middle of a line: the upload was cut off or the file is still "
@@ -253,6 +279,27 @@ def render(template: str, detail: Mapping[str, object]) -> str:
     values["status_text"] = f" (HTTP {status})" if status else ""
     sub = detail.get("substatus")
     values["substatus_text"] = f" ({sub})" if sub else ""
+    values["cipher_text"] = f", cipher {detail['cipher']}" if detail.get("cipher") else ""
+    values["handshake_text"] = (
+        "in a second handshake, after its Hello request"
+        if detail.get("renegotiated")
+        else "in its handshake"
+    )
+    values["address_text"] = f" (address {detail['address']})" if detail.get("address") else ""
+    values["file_name"] = f"'{detail['file']}'" if detail.get("file") else "its log"
+    values["code_text"] = f" (result code {detail['code']})" if "code" in detail else ""
+    slot = detail.get("slot", "?")
+    values["which_text"] = (
+        "factory (Polycom) device certificate"
+        if detail.get("which") == "factory"
+        else f"custom platform device certificate {slot}"
+    )
+    values["key_text"] = (
+        f", private key {detail['key_length']} bytes" if detail.get("key_length") else ""
+    )
+    values["previous_text"] = (
+        "; no certificate was stored there before" if detail.get("previous") == "none" else ""
+    )
     clock = detail.get("clock")
     values["clock_text"] = f" (the log's own clock reads {clock})" if clock else ""
     return template.format_map(values)

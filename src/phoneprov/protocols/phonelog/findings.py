@@ -11,17 +11,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phoneprov.protocols.phonelog.advice import advice_for, render
-from phoneprov.protocols.phonelog.rules import (
+from phoneprov.protocols.phonelog.kinds import (
     SEVERITY_RANK,
     Detail,
     FindingKind,
     Observation,
     Severity,
     Signal,
+)
+from phoneprov.protocols.phonelog.rules import (
     is_firmware_check,
     is_firmware_file,
     is_optional_file,
 )
+from phoneprov.protocols.phonelog.session import TlsSession
+from phoneprov.protocols.phonelog.stamps import Stamp
 
 MAX_LINES = 50
 MAX_FINDINGS = 500
@@ -45,9 +49,11 @@ class Finding:
     fix: str
     occurrences: int
     detail: Detail
+    first_seen: Stamp | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Return the JSON form: kind, severity, lines, cause, fix (+ occurrences, detail)."""
+        """Return the JSON form: kind, severity, lines, cause, fix (+ occurrences, detail,
+        and ``first_seen``: the stamp of its first line, decoded)."""
         data: dict[str, Any] = {
             "kind": str(self.kind),
             "severity": self.severity,
@@ -59,6 +65,8 @@ class Finding:
             data["occurrences"] = self.occurrences
         if self.detail:
             data["detail"] = dict(self.detail)
+        if self.first_seen is not None:
+            data["first_seen"] = self.first_seen.to_json()
         return data
 
 
@@ -68,10 +76,13 @@ class _Acc:
     detail: Detail
     lines: list[int] = field(default_factory=list)
     occurrences: int = 0
+    first_seen: Stamp | None = None
 
-    def add(self, line: int, detail: Detail) -> None:
+    def add(self, line: int, detail: Detail, stamp: Stamp | None = None) -> None:
         self.occurrences += 1
-        if len(self.lines) < MAX_LINES and (not self.lines or self.lines[-1] != line):
+        if self.first_seen is None:
+            self.first_seen = stamp
+        if len(self.lines) < MAX_LINES and line not in self.lines[-3:]:
             self.lines.append(line)
         for key, value in detail.items():
             self.detail.setdefault(key, value)
@@ -97,6 +108,9 @@ class FindingBuilder:
         self._firmware_last_boot = 0
         self._firmware_boot_count = 0
         self._firmware_events: list[tuple[int, str]] = []
+        self._session = TlsSession()
+        self._saving = ""
+        self._stamp: Stamp | None = None
 
     def _acc(self, kind: FindingKind, key: str, detail: Detail) -> _Acc | None:
         acc = self._accs.get((kind, key))
@@ -110,7 +124,7 @@ class FindingBuilder:
     def _record(self, kind: FindingKind, key: str, line: int, detail: Detail) -> None:
         acc = self._acc(kind, key, detail)
         if acc is not None:
-            acc.add(line, detail)
+            acc.add(line, detail, self._stamp)
 
     @property
     def waiting(self) -> bool:
@@ -118,10 +132,17 @@ class FindingBuilder:
         return bool(self._pending)
 
     def add(
-        self, observations: list[Observation], *, line: int, index: int, boot: int, stamp: str
+        self,
+        observations: list[Observation],
+        *,
+        line: int,
+        index: int,
+        boot: int,
+        stamp: Stamp | None,
     ) -> None:
-        """Record what entry ``index`` (first line ``line``, in boot ``boot``, wall-clock
-        ``stamp`` or "") says."""
+        """Record what entry ``index`` (first line ``line``, in boot ``boot``, stamped
+        ``stamp``) says."""
+        self._stamp = stamp
         for obs in observations:
             kind = obs.kind
             if kind is FindingKind.DOWNLOAD_OK:
@@ -134,13 +155,39 @@ class FindingBuilder:
                 self._record(FindingKind.CLOCK_NOT_SET, "", line, {})
             elif kind is FindingKind.CLOCK_NOT_SET:
                 self._sntp_only = False
-                clock = {"clock": wall_text(stamp)} if stamp else {}
+                wall = stamp is not None and stamp.since_boot is None
+                clock = {"clock": stamp.text} if stamp is not None and wall else {}
                 self._record(kind, "", line, {**obs.detail, **clock})
             elif kind is Signal.FIRMWARE_UPDATE:
                 self._firmware(line, boot, f"version {obs.detail['version']}")
-            elif isinstance(kind, FindingKind):
+            elif isinstance(kind, Signal):
+                self._signal(obs, line)
+            elif kind is FindingKind.TLS_SERVER_VERIFIED and not obs.detail:
+                self._record(kind, str(self._session.host or ""), line, self._session.facts())
+            else:
                 self._record(kind, _key(kind, obs.detail), line, obs.detail)
         self._expire_pending(index)
+
+    def _signal(self, obs: Observation, line: int) -> None:
+        """The trace and certificate steps that make a finding together with others."""
+        kind, detail = obs.kind, obs.detail
+        if kind is Signal.CONNECTION:
+            self._session = TlsSession(str(detail["host"]), int(detail["port"]))
+        elif kind is Signal.CIPHER:
+            self._session.cipher = str(detail["cipher"])
+        elif kind is Signal.HANDSHAKE:
+            done = self._session.step(str(detail["step"]), line)
+            if done is not None:
+                mutual = FindingKind.MTLS_ESTABLISHED
+                acc = self._acc(mutual, str(done.get("host", "")), done)
+                for step_line in self._session.lines:
+                    if acc is not None:
+                        acc.add(step_line, done, self._stamp)
+        elif kind is Signal.CERT_SAVING:
+            self._saving = str(detail["slot"])
+            self._record(FindingKind.CUSTOM_CERT_SAVED, self._saving, line, detail)
+        elif kind in (Signal.CERT_IDENTITY, Signal.CERT_NO_PREVIOUS):
+            self._record(FindingKind.CUSTOM_CERT_SAVED, self._saving, line, detail)
 
     def _download_ok(self, detail: Detail, line: int, index: int, boot: int) -> None:
         name = str(detail["file"])
@@ -148,7 +195,7 @@ class FindingBuilder:
             self._succeeded.add(name)
         acc = self._acc(FindingKind.DOWNLOAD_OK, name, detail)
         if acc is not None:
-            acc.add(line, {})
+            acc.add(line, {}, self._stamp)
             if "attempt" in detail:
                 acc.detail["attempt"] = detail["attempt"]
         if is_firmware_file(name):
@@ -160,7 +207,7 @@ class FindingBuilder:
         acc = self._acc(FindingKind.DOWNLOAD_FAILED, name, detail)
         if acc is None:
             return
-        acc.add(line, {})
+        acc.add(line, {}, self._stamp)
         attempt = detail.get("attempt")
         if isinstance(attempt, int):
             acc.detail["attempt"] = max(attempt, int(acc.detail.get("attempt", 0)))
@@ -227,6 +274,7 @@ class FindingBuilder:
                     advice.fix,
                     1,
                     {},
+                    self._stamp,
                 )
             )
         result.sort(key=lambda f: (SEVERITY_RANK[f.severity], f.lines[0] if f.lines else 0))
@@ -261,6 +309,7 @@ class FindingBuilder:
             render(advice.fix, detail),
             acc.occurrences,
             detail,
+            acc.first_seen,
         )
 
     def _firmware_loop(self) -> Finding:
@@ -278,12 +327,10 @@ class FindingBuilder:
         )
 
 
-def wall_text(stamp: str) -> str:
-    """Return a ``MMDDhhmmss`` stamp as ``MM-DD hh:mm:ss``."""
-    return f"{stamp[0:2]}-{stamp[2:4]} {stamp[4:6]}:{stamp[6:8]}:{stamp[8:10]}"
-
-
 def _key(kind: FindingKind, detail: Detail) -> str:
-    """Return what makes two observations of ``kind`` the same finding."""
-    parts = ("host", "slot", "cn", "fingerprint", "which")
+    """Return what makes two observations of ``kind`` the same finding: for the
+    certificates at boot, one finding per certificate (its facts come one per line)."""
+    if kind in (FindingKind.DEVICE_CERT_PRESENT, FindingKind.DEVICE_CERT_ABSENT):
+        return f"{detail.get('which', '')}|{detail.get('slot', '')}"
+    parts = ("host", "slot", "cn", "fingerprint", "which", "file")
     return "|".join(str(detail.get(part, "")) for part in parts)

@@ -4,13 +4,22 @@ Pure and streaming: the caller feeds one physical line at a time (bytes, as
 read) and calls ``finish()``; memory stays bounded whatever the log's size
 (the timeline keeps the last ``timeline_limit`` entries, findings are capped).
 
-Entry format, as the phone writes ``<mac>-app.log``, ``<mac>-boot.log`` and its
-serial console: ``MMDDhhmmss|module|level|marker|message`` (wall clock) or
-``000005.930|module|level|marker|message`` (seconds since boot, before the
-clock is set: the bootROM/Updater). A line that does not start with a
-timestamp continues the previous entry (PEM blocks, multi-line config
-errors); lines before the first entry (bootloader chatter in a serial capture)
-are kept as entries of their own.
+The entry format is the one the SoundPoint IP / SoundStation IP administrator
+guides define ("Event Logging"; the same text in the CX5100 and UC Software
+guides): "Each event in the log contains the following fields separated by the
+| character: time or time/date stamp; 1-5 character component identifier (such
+as "so"); event class; cumulative log events missed due to excessive CPU load;
+free form text - the event description", with their example
+``011511.006|so |2|00|soCoreAudioTermChg: chassis -> idle``. The event class is
+a digit, or ``*`` for a message logged whatever the level (Feature Profile
+37148's saved.log: ``0531130928|tls |*|03|Saving new ...``); the missed count
+is two digits; the stamp is one of three styles (see ``stamps``).
+
+A line without a header continues the entry above it: the phone wraps long
+messages (TB 52609 and FP 37148 print ``...|curl |3|00| subject: ..., OU=polycom,``
+then ``CN=Server A.qaad.local``). Lines before the first header, or copied
+without any (a support ticket, a forum post), are entries of their own and
+still get their findings.
 """
 
 from __future__ import annotations
@@ -19,12 +28,19 @@ import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
-from phoneprov.protocols.phonelog.findings import Finding, FindingBuilder, wall_text
-from phoneprov.protocols.phonelog.rules import FindingKind, Observation, Signal, observe
-
-Clock = Literal["wall", "boot"]
+from phoneprov.protocols.phonelog.findings import Finding, FindingBuilder
+from phoneprov.protocols.phonelog.kinds import FindingKind, Observation, Signal
+from phoneprov.protocols.phonelog.rules import observe
+from phoneprov.protocols.phonelog.stamps import (
+    BOOT,
+    SECONDS,
+    Stamp,
+    Style,
+    parse_stamp,
+    wall_styles,
+)
 
 TIMELINE_LIMIT = 1000
 # One entry's folded text is capped: a runaway continuation (a pasted PEM bundle,
@@ -35,6 +51,7 @@ SNIFF_BYTES = 8192
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _KINDS = frozenset(str(kind) for kind in FindingKind)
+_MODULE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
 class LogEntry(NamedTuple):
@@ -46,76 +63,75 @@ class LogEntry(NamedTuple):
 
     line: int  # first physical line, 1-based
     last_line: int
-    stamp: str | None  # as written: "0727210309" or "000005.930"; None for a stray line
-    clock: Clock | None
+    stamp: Stamp | None  # None for a line without a header
     module: str | None
-    level: int | None
-    marker: str | None
+    event_class: str | None  # "0".."9", or "*" (logged whatever the level)
+    missed: int | None  # events missed under CPU load, as the phone counted them
     message: str
     boot: int  # 1 for the first boot in the log, +1 at each reboot seen
     kinds: tuple[str, ...]  # finding kinds this entry contributed to
 
     @property
     def time_text(self) -> str:
-        """Return the stamp for display: ``07-27 21:03:09`` or ``+5.930s``."""
-        if self.stamp is None:
-            return ""
-        if self.clock == "boot":
-            return f"+{float(self.stamp):.3f}s"
-        return wall_text(self.stamp)
+        """The stamp for display: ``07-27 21:03:09``, or ``01:15:11.006`` since boot."""
+        return "" if self.stamp is None else self.stamp.text
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry for ``--format json``: stamps decoded (``011511.006`` -> 4511.006 s)."""
+        data: dict[str, Any] = {
+            "line": self.line,
+            "last_line": self.last_line,
+            "boot": self.boot,
+            "module": self.module,
+            "event_class": self.event_class,
+            "missed": self.missed,
+            "message": self.message,
+            "findings": list(self.kinds),
+        }
+        if self.stamp is not None:
+            data.update(self.stamp.to_json())
+        return data
 
 
 class Header(NamedTuple):
-    stamp: str
-    clock: Clock
-    order: float  # comparable within one clock kind
+    stamp: Stamp
     module: str
-    level: int
-    marker: str
+    event_class: str
+    missed: int
     message: str
 
 
-def parse_header(text: str) -> Header | None:
+def parse_header(text: str, prefer: Style = SECONDS) -> Header | None:
     """Return the parsed header when ``text`` starts an entry, else None.
 
-    A wall-clock stamp must be a real month/day/time; anything else is not a
-    header (it continues the previous entry).
+    ``stamp|module|class|missed|text``: a real stamp (see ``stamps``), a 1-5
+    character module name padded with spaces, a digit or ``*``, two digits.
+    Anything else is not a header (it continues the previous entry).
     """
-    # Both stamp forms are 10 characters ("0727210309", "000005.930"): a cheap
-    # test that skips the regex for continuation lines, most of a large log.
+    # Every stamp style is 10 characters: a cheap test that skips the split for
+    # continuation lines, most of a large log.
     if len(text) < 11 or text[10] != "|" or not text[0].isdigit():
         return None
     parts = text.split("|", 4)
     if len(parts) != 5:
         return None
-    stamp, module, level, marker, message = parts
+    raw, field, event_class, missed, message = parts
+    module = field.rstrip(" ")
     if not (
-        level.isascii()
-        and level.isdigit()
-        and len(level) <= 2
-        and marker.isascii()
-        and marker.isalnum()
-        and len(marker) <= 4
-        and 0 < len(module) <= 16
+        0 < len(module) <= 5
+        and len(field) <= 8
+        and _MODULE_CHARS.issuperset(module)
+        and len(event_class) == 1
+        and (event_class == "*" or event_class.isdigit())
+        and len(missed) == 2
+        and missed.isascii()
+        and missed.isdigit()
     ):
         return None
-    digits = stamp[:6] + stamp[7:] if stamp[6] == "." else stamp
-    if not (digits.isascii() and digits.isdigit()):
+    stamp = parse_stamp(raw, prefer)
+    if stamp is None:
         return None
-    if stamp[6] == ".":
-        clock: Clock = "boot"
-        order = float(stamp)
-    else:
-        value = int(stamp)
-        value, second = divmod(value, 100)
-        value, minute = divmod(value, 100)
-        value, hour = divmod(value, 100)
-        month, day = divmod(value, 100)
-        if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
-            return None
-        clock = "wall"
-        order = float((((month * 32 + day) * 24 + hour) * 60 + minute) * 60 + second)
-    return Header(stamp, clock, order, module.strip(), int(level), marker, message)
+    return Header(stamp, module, event_class, int(missed), message)
 
 
 def binary_reason(head: bytes) -> str | None:
@@ -186,11 +202,13 @@ class LogAnalyzer:
         self._clipped = 0
         self._boot = 0
         self._new_boot = True
-        self._last_clock: Clock | None = None
-        self._last_order: dict[Clock, float] = {}
-        self._clocks: set[Clock] = set()
-        self._first_stamp: str | None = None
-        self._last_stamp: str | None = None
+        self._last_style: Style | None = None
+        self._last_order: dict[Style, float] = {}
+        self._styles: dict[Style, None] = {}
+        self._wall: Style | None = None
+        self._missed = 0
+        self._first_stamp: Stamp | None = None
+        self._last_stamp: Stamp | None = None
 
     def feed_line(self, raw: bytes, *, cut: bool = False) -> None:
         """Take one physical line (terminator optional); ``cut`` marks a line that was
@@ -209,7 +227,12 @@ class LogAnalyzer:
         if "\x1b" in text:
             text = _ANSI.sub("", text)
         text = text.rstrip("\r\n").strip("\r")
-        header = parse_header(text.lstrip())
+        header = parse_header(text.lstrip(), self._wall or SECONDS)
+        if header is not None and self._wall is None and header.stamp.style != BOOT:
+            # The first stamp that is a date and time in only one wall style settles the log's.
+            styles = wall_styles(header.stamp.raw)
+            if len(styles) == 1:
+                self._wall = styles[0]
         if header is not None:
             self._close()
             self._open = _Open(self._lines, header, text)
@@ -242,7 +265,7 @@ class LogAnalyzer:
                 line=current.line,
                 index=self._entries,
                 boot=self._boot,
-                stamp=header.stamp if header is not None and header.clock == "wall" else "",
+                stamp=header.stamp if header is not None else None,
             )
         self._entries += 1
         kinds: tuple[str, ...] = ()
@@ -256,10 +279,9 @@ class LogAnalyzer:
                 line=current.line,
                 last_line=current.last_line,
                 stamp=header.stamp if header else None,
-                clock=header.clock if header else None,
                 module=header.module if header else None,
-                level=header.level if header else None,
-                marker=header.marker if header else None,
+                event_class=header.event_class if header else None,
+                missed=header.missed if header else None,
                 message=message,
                 boot=max(self._boot, 1),
                 kinds=kinds,
@@ -267,25 +289,28 @@ class LogAnalyzer:
         )
 
     def _track_boot(self, header: Header) -> None:
-        """Count boots: a reboot message, the seconds-since-boot clock starting
-        again, the Updater's boot clock after the application's wall clock, or
-        the wall clock jumping back by over an hour (an unset clock after reboot)."""
-        previous = self._last_order.get(header.clock)
+        """Count boots: a reboot message, the since-boot clock starting again, the
+        Updater's since-boot clock after the application's wall clock, or the wall
+        clock jumping back by over an hour (an unset clock after reboot)."""
+        stamp = header.stamp
+        style, order = stamp.style, stamp.order
+        previous = self._last_order.get(style)
         restarted = (
-            (header.clock == "boot" and previous is not None and header.order < previous)
-            or (header.clock == "boot" and self._last_clock == "wall")
-            or (header.clock == "wall" and previous is not None and header.order < previous - 3600)
+            (style == BOOT and previous is not None and order < previous)
+            or (style == BOOT and self._last_style not in (None, BOOT))
+            or (style != BOOT and previous is not None and order < previous - 3600)
         )
         if restarted or self._new_boot:
             self._boot += 1
             self._new_boot = False
             self._last_order.clear()
-        self._last_order[header.clock] = header.order
-        self._last_clock = header.clock
-        self._clocks.add(header.clock)
+        self._last_order[style] = order
+        self._last_style = style
+        self._styles[style] = None
+        self._missed = max(self._missed, header.missed)
         if self._first_stamp is None:
-            self._first_stamp = header.stamp
-        self._last_stamp = header.stamp
+            self._first_stamp = stamp
+        self._last_stamp = stamp
 
     def finish(self, *, complete: bool = True) -> LogReport:
         """Close the last entry and return the report.
@@ -300,21 +325,18 @@ class LogAnalyzer:
         counts = {"error": 0, "warning": 0, "info": 0}
         for finding in findings:
             counts[finding.severity] += 1
-        clock = (
-            "none"
-            if not self._clocks
-            else "mixed"
-            if len(self._clocks) > 1
-            else next(iter(self._clocks))
-        )
+        clocks = {"boot" if style == BOOT else "wall" for style in self._styles}
+        clock = "none" if not clocks else "mixed" if len(clocks) > 1 else next(iter(clocks))
         summary: dict[str, Any] = {
             "lines": self._lines,
             "entries": self._entries,
             "stray_lines": self._stray,
             "boots": self._boot,
             "clock": clock,
-            "first_stamp": self._first_stamp,
-            "last_stamp": self._last_stamp,
+            "stamp_styles": list(self._styles),
+            "first_stamp": None if self._first_stamp is None else self._first_stamp.to_json(),
+            "last_stamp": None if self._last_stamp is None else self._last_stamp.to_json(),
+            "missed_events": self._missed,
             "errors": counts["error"],
             "warnings": counts["warning"],
             "infos": counts["info"],
@@ -343,12 +365,16 @@ class LogReport:
     def has_errors(self) -> bool:
         return any(f.severity == "error" for f in self.findings)
 
-    def to_json(self) -> dict[str, Any]:
-        """Return ``{"findings": [...], "summary": {...}}``."""
-        return {
+    def to_json(self, *, timeline: bool = False) -> dict[str, Any]:
+        """Return ``{"findings": [...], "summary": {...}}``, plus the kept ``timeline``
+        when asked for."""
+        data: dict[str, Any] = {
             "findings": [f.to_json() for f in self.findings],
             "summary": dict(self.summary),
         }
+        if timeline:
+            data["timeline"] = [entry.to_json() for entry in self.timeline]
+        return data
 
 
 def analyze_lines(lines: Iterable[bytes | str], timeline_limit: int = TIMELINE_LIMIT) -> LogReport:
