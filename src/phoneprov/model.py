@@ -80,6 +80,10 @@ class PrincipalKind(enum.StrEnum):
     SITE_ACCOUNT = "site-account"  # per-site account for an administrator's tools
     BOOTSTRAP = "bootstrap"  # the phones' public default account, or TFTP
     ANONYMOUS = "anonymous"
+    # Administrators on the admin listener, by role (policy.py's admin rows).
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
 
 
 class DeviceStatus(enum.StrEnum):

@@ -8,7 +8,7 @@ import pytest
 
 from phoneprov.errors import UnsafePathError
 from phoneprov.model import DeviceStatus, MacAddress, Principal, PrincipalKind, Protocol
-from phoneprov.policy import Action, PolicyRules, Reason, decide
+from phoneprov.policy import ADMINS, Action, PolicyRules, Reason, decide
 from phoneprov.protocols.masterfile import restrict_config_files
 from phoneprov.protocols.paths import safe_relative
 from phoneprov.protocols.polycom import (
@@ -118,7 +118,7 @@ def test_ok_utf8_escapes_decode() -> None:
         ("certificates/0004f2000001-private.pem", ResourceKind.UPLOAD, MAC, UploadKind.KEY),
         ("core/0004f2000001-core.gz", ResourceKind.UPLOAD, MAC, UploadKind.CORE),
         ("site.cfg", ResourceKind.SHARED, None, None),
-        ("000000000000-directory.xml", ResourceKind.SHARED, None, None),
+        ("000000000000-directory.xml", ResourceKind.SITE_WIDE, None, None),
         ("certsrv/certnew.p7b", ResourceKind.CA_DOWNLOAD, None, None),
     ],
 )
@@ -361,7 +361,8 @@ LYNC_REFUSALS: dict[DeviceStatus | None, Reason] = {
     ids=lambda status: f"{'fail' if status in LYNC_REFUSALS else 'ok'}/lync-{status}",
 )
 def test_lync_update_offer_follows_device_status(status: DeviceStatus | None) -> None:
-    for kind, protocol in itertools.product(PrincipalKind, Protocol):
+    # Phones only: administrators are refused every phone action ("not-a-phone").
+    for kind, protocol in itertools.product(set(PrincipalKind) - ADMINS, Protocol):
         principal = Principal(kind, protocol, "ucdevice", mac=MAC, status=status)
         decision = decide(principal, Action.CHECK_UPDATE, UCDEVICE, RULES)
         assert decision.reason is LYNC_REFUSALS.get(status, Reason.OK)

@@ -97,8 +97,13 @@ def test_ok_application_order_optional_files_and_log() -> None:
         },
     )
     paths = [f"{s.method} {s.path}" for s in steps]
+    # The application checks its firmware right after <MAC>.cfg, with its own User-Agent
+    # (the VVX 500 boot, research §2.2); the log goes up twice (boot end, upload period).
     assert paths == [
         "GET 0004f2abcdef.cfg",
+        "GET sip59.ver",
+        "GET 3111-46162-001.sip59.ld",
+        "GET sip59.ld",
         "GET 0004f2abcdef-user.cfg",
         "GET common.cfg",
         "GET overrides/0004f2abcdef-phone.cfg",
@@ -109,7 +114,10 @@ def test_ok_application_order_optional_files_and_log() -> None:
         "GET contacts/0004f2abcdef-directory.xml",
         "HEAD logs/0004f2abcdef-app.log",
         "PUT logs/0004f2abcdef-app.log",
+        "HEAD logs/0004f2abcdef-app.log",
+        "PUT logs/0004f2abcdef-app.log",
     ]
+    assert [s.append_from for s in steps if s.method == "PUT"] == [None, None]  # no copy yet
     assert result.params == {"a": "1", "b": "3"}  # first value wins (SIP2 A-2)
     assert not result.failed
 
@@ -270,3 +278,25 @@ def test_storm_helpers() -> None:
         "0004f2ffffff",
         "0004f3000000",
     ]
+
+
+def test_ok_app_log_appends_at_the_size_head_gave() -> None:
+    """HEAD gives the server copy's size; the PUT appends only the new lines there (SPEC §6)."""
+    log = "logs/0004f2abcdef-app.log"
+    steps, result = drive(
+        application(PHONE),
+        {"GET 0004f2abcdef.cfg": Outcome(200, MASTER), f"HEAD {log}": Outcome(200, size=1200)},
+    )
+    puts = [s for s in steps if s.method == "PUT"]
+    assert [(s.path, s.append_from, s.upload_log) for s in puts] == [(log, 1200, True)] * 2
+    assert {n.reason for n in result.notes} == {"missing-config"}  # the two configs: 404
+
+
+def test_warn_head_without_content_length_sends_whole_log() -> None:
+    log = "logs/0004f2abcdef-app.log"
+    steps, result = drive(
+        application(PHONE),
+        {"GET 0004f2abcdef.cfg": Outcome(200, MASTER), f"HEAD {log}": Outcome(200)},
+    )
+    assert [s.append_from for s in steps if s.method == "PUT"] == [None, None]
+    assert "no-content-length" in {n.reason for n in result.notes}

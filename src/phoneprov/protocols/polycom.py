@@ -14,6 +14,9 @@ from phoneprov.model import MacAddress
 
 MASTER_FILE = "000000000000.cfg"
 BOOTSTRAP_FILE = "initial.cfg"
+# Requested by every phone on every boot, by the same name (the feature licence and the
+# seed contact directory, research §2.2 and §2.4): site-wide files, never per-device secrets.
+SITE_WIDE_FILES = frozenset({"000000000000-license.cfg", "000000000000-directory.xml"})
 
 
 class UploadKind(enum.StrEnum):
@@ -82,12 +85,20 @@ _CORE_RE = re.compile(r"^(?:([0-9a-f]{12})-core[\w.\-]*|core\.([0-9a-f]{12})[\w.
 class ResourceKind(enum.StrEnum):
     MASTER = "master"  # 000000000000.cfg
     BOOTSTRAP = "bootstrap"  # initial.cfg and settings' bootstrap patterns
+    SITE_WIDE = "site-wide"  # 000000000000-license.cfg, 000000000000-directory.xml
     FIRMWARE = "firmware"  # sip.ld, <part>.sip.ld, sip.ver, *.ld
     DEVICE_FILE = "device-file"  # <mac>.cfg, <mac>-*.cfg, <mac>-*.xml (not upload names)
     UPLOAD = "upload"  # a name a phone writes (logs, overrides, contacts, ...)
     SHARED = "shared"  # any other site-wide file: may carry secrets
     CA_DOWNLOAD = "ca-download"  # /certsrv/certnew.p7b and .cer
     LYNC_UPDATE = "lync-update"  # the Lync update service's answer to ucdevice.upx (not a file)
+    # What the admin API acts on (policy.py's admin rows); never a file name.
+    FLEET = "fleet"  # phones, their events, uploads, findings, firmware, DHCP, doctor
+    SECRETS = "secrets"  # SIP passwords and account passwords
+    CERTIFICATES = "certificates"  # the CA, server and device certificates, the CSR queue
+    ACCOUNTS = "accounts"  # digest and FTP accounts
+    ADMINISTRATORS = "administrators"  # administrators and API tokens
+    AUDIT = "audit"  # the audit trail (append-only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +153,8 @@ def classify(path: str, bootstrap_patterns: tuple[str, ...] = ()) -> Resource:
         return Resource(path, ResourceKind.CA_DOWNLOAD)
     if lowered == MASTER_FILE:
         return Resource(path, ResourceKind.MASTER)
+    if lowered in SITE_WIDE_FILES:
+        return Resource(path, ResourceKind.SITE_WIDE)
     upload = upload_kind_of(name)
     if upload is not None:
         return Resource(path, ResourceKind.UPLOAD, owner=upload[1], upload_kind=upload[0])
@@ -155,6 +168,9 @@ def classify(path: str, bootstrap_patterns: tuple[str, ...] = ()) -> Resource:
     return Resource(path, ResourceKind.SHARED)
 
 
+POLY_FAMILIES = frozenset({"Edge", "CCX"})  # User-Agent "Poly<Family>", not "Polycom<Family>"
+
+
 class Stage(enum.StrEnum):
     UPDATER = "Updater"
     APPLICATION = "Application"
@@ -162,13 +178,18 @@ class Stage(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class UserAgent:
-    """A parsed Polycom ``FileTransport`` User-Agent (SPEC §2)."""
+    """A parsed Polycom ``FileTransport`` (or ``Microbrowser/...``) User-Agent (SPEC §2).
+
+    ``browser``: the phone's XML browser (``Microbrowser/1.1 ...``) fetching a page,
+    not provisioning; ``mac`` is only what ``(SN:...)`` claims, proved by nothing.
+    """
 
     family: str
     model: str  # as sent, e.g. VVX_410
     version: str
     stage: Stage
     mac: MacAddress | None
+    browser: bool = False
 
     @property
     def model_token(self) -> str:
@@ -176,9 +197,13 @@ class UserAgent:
         return self.model.replace("_", "")
 
 
+# "Polycom<Family>" for SoundPoint, SoundStation, VVX and Trio; "Poly<Family>" for the
+# newer ones: "FileTransport PolyEdge-Edge_E450-UA/8.0.0.15602 Type/Application" and
+# "FileTransport PolyCCX-CCX_600-UA/8.0.2.3267 (SN:...) Type/Application" (both as quoted
+# by provisioning servers that parse them, research §4.1).
 _UA_RE = re.compile(
-    r"^(?:FileTransport|Microbrowser/[\d.]+)\s+"
-    r"(?:Polycom(?P<family>[A-Za-z]+)|Poly(?P<edge>Edge))-(?P<model>[A-Za-z0-9_]+?)-UA/"
+    r"^(?:(?P<transport>FileTransport)|Microbrowser/[\d.]+)\s+"
+    r"Poly(?:com)?(?P<family>[A-Za-z]+)-(?P<model>[A-Za-z0-9_]+?)-UA/"
     r"(?P<version>\d+(?:\.\d+)*)"
     r"(?:\s*\(SN:(?P<sn>[0-9A-Za-z]+)\))?"
     r"(?:\s+Type/(?P<stage>[A-Za-z]+))?"
@@ -198,19 +223,24 @@ def parse_user_agent(header: str | None) -> UserAgent | None:
         Stage.UPDATER if (match.group("stage") or "").lower() == "updater" else Stage.APPLICATION
     )
     return UserAgent(
-        family=match.group("family") or match.group("edge") or "",
+        family=match.group("family"),
         model=match.group("model"),
         version=match.group("version"),
         stage=stage,
         mac=MacAddress.maybe(match.group("sn") or ""),
+        browser=match.group("transport") is None,
     )
 
 
 def user_agent_string(
     family: str, model: str, version: str, stage: Stage | None, mac: MacAddress | None = None
 ) -> str:
-    """Build a User-Agent in the phone's grammar (for the simulator and tests)."""
-    text = f"FileTransport Polycom{family}-{model}-UA/{version}"
+    """Build a User-Agent in the phone's grammar (for the simulator and tests).
+
+    The families that came after Polycom became Poly (Edge, CCX) send ``Poly<Family>``.
+    """
+    maker = "Poly" if family in POLY_FAMILIES else "Polycom"
+    text = f"FileTransport {maker}{family}-{model}-UA/{version}"
     if mac is not None:
         text += f" (SN:{mac})"
     if stage is not None:

@@ -2,9 +2,18 @@
 
 Device standing (known, discovered, pending, blocked, denied) is read from the
 store and kept a few seconds, so approvals take effect within ``STATUS_TTL``.
-Firmware requests carry no MAC: the MAC last seen from the same address stands
-in for ``IP_MAC_TTL``. Both caches are bounded LRU maps: during a boot storm of
-50,000 phones they drop the least recently used entries, never everything.
+The caches are bounded LRU maps: during a boot storm of 50,000 phones they drop
+the least recently used entries, never everything.
+
+A request names its phone by the MAC in its path, its client certificate, its
+per-device account, or the ``(SN:...)`` of its User-Agent; one that carries none
+(a firmware image, ``sip.ver``) is an unknown phone. The MAC last seen from the
+same address never stands in: behind one NAT address every phone of a site
+shares it, and borrowing it served one phone another's group firmware and
+counted a storm's downloads against one phone as a firmware loop. The address
+is recorded with a sighting, as a hint for the administrator, and decides nothing.
+A ``(SN:...)`` claim is recorded as a sighting of that MAC, never as the phone
+proving who it is: anyone can send that header.
 """
 
 from __future__ import annotations
@@ -17,14 +26,16 @@ from cachetools import TTLCache
 from phoneprov.config import Settings
 from phoneprov.model import CertKind, DeviceStatus, MacAddress, Principal, PrincipalKind, Protocol
 from phoneprov.policy import Owner
+from phoneprov.protocols.phonemodels import known_model
 from phoneprov.protocols.polycom import UserAgent
-from phoneprov.records import OWN_IDENTITY_FLAG, UNVERIFIED_FLAG, DeviceRecord, Sighting
+from phoneprov.records import OWN_IDENTITY_FLAG, UNVERIFIED_FLAG, DeviceRecord, Event, Sighting
 from phoneprov.store import Recorder, Store
 
 OWN_IDENTITIES = (PrincipalKind.DEVICE_CERT, PrincipalKind.DEVICE_ACCOUNT)
 STATUS_TTL = 5.0  # seconds a device status is kept (approvals take effect within this)
-IP_MAC_TTL = 600.0  # a phone's firmware fetch follows its config requests within minutes
+SEEN_TTL = 600.0  # a phone's uploads follow the config requests it was seen making
 CACHE_SIZE = 100_000  # entries per cache: two per phone of a 50,000-phone site
+BROWSER_EVENT = "browser"  # a page the phone's XML browser (Microbrowser/...) fetched
 
 _STANDING = {
     DeviceStatus.KNOWN: Owner.ENROLLED,
@@ -46,11 +57,10 @@ class Identity:
         self.store = store
         self.recorder = recorder
         self._records: TTLCache[str, tuple[DeviceRecord | None]] = TTLCache(CACHE_SIZE, STATUS_TTL)
-        self._ip_macs: TTLCache[str, MacAddress] = TTLCache(CACHE_SIZE, IP_MAC_TTL)
         # MACs this process saw ask for files; their record may still be in the
         # recorder's queue (written every half second).
-        self._seen: TTLCache[str, bool] = TTLCache(CACHE_SIZE, IP_MAC_TTL)
-        self._proved: TTLCache[str, bool] = TTLCache(CACHE_SIZE, IP_MAC_TTL)
+        self._seen: TTLCache[str, bool] = TTLCache(CACHE_SIZE, SEEN_TTL)
+        self._proved: TTLCache[str, bool] = TTLCache(CACHE_SIZE, SEEN_TTL)
         self._lock = threading.Lock()  # FTP runs in its own thread
 
     def _record(self, mac: MacAddress) -> DeviceRecord | None:
@@ -81,7 +91,6 @@ class Identity:
         process serving its next request sees it in the inventory.
         """
         with self._lock:
-            self._ip_macs[ip] = mac
             self._seen[mac.value] = True
         status = _UNKNOWN_STATUS[self.settings.policy.enrolment]
         if status is DeviceStatus.DENIED or self._record(mac) is not None:
@@ -133,16 +142,13 @@ class Identity:
             kind, protocol, name or mac.value, mac=mac, cert_kind=cert_kind, status=status
         )
 
-    def mac_for_ip(self, ip: str) -> MacAddress | None:
-        """The MAC last seen from ``ip`` within IP_MAC_TTL, if any."""
-        with self._lock:
-            return self._ip_macs.get(ip)
+    @staticmethod
+    def phone_mac(principal: Principal, agent: UserAgent | None) -> MacAddress | None:
+        """The phone behind a request: its identity, else its User-Agent's ``(SN:...)``.
 
-    def phone_mac(
-        self, principal: Principal, agent: UserAgent | None, ip: str
-    ) -> MacAddress | None:
-        """The phone behind a request: its identity, its User-Agent, or its address."""
-        return principal.mac or (agent.mac if agent else None) or self.mac_for_ip(ip)
+        None: an unknown phone. Never the address: see the module's docstring.
+        """
+        return principal.mac or (agent.mac if agent else None)
 
     def note(
         self,
@@ -151,14 +157,22 @@ class Identity:
         ip: str,
         agent: UserAgent | None,
         user_agent: str = "",
+        path: str = "",
     ) -> None:
-        """Record a sighting of the device behind this request (queued, never blocks)."""
-        mac = self.phone_mac(principal, agent, ip)
+        """Record a sighting of the device behind this request (queued, never blocks).
+
+        An unknown phone (no MAC) leaves no record. The XML browser's requests
+        (``Microbrowser/...``) are counted apart, as ``browser`` events, and leave
+        the phone's provisioning record (stage, firmware, request count) alone.
+        """
+        mac = self.phone_mac(principal, agent)
         if mac is None or mac.is_wildcard:
+            return
+        if agent is not None and agent.browser:
+            self.recorder.event(Event(time.time(), mac.value, BROWSER_EVENT, path[:200]))
             return
         own = principal.kind in OWN_IDENTITIES and principal.mac == mac
         with self._lock:
-            self._ip_macs[ip] = mac
             self._seen[mac.value] = True
             if own:
                 # At once in this process; other workers read it from the store once the
@@ -175,7 +189,7 @@ class Identity:
                 ip=ip,
                 protocol=principal.protocol.value,
                 status_if_new=status,
-                model=agent.model_token if agent else "",
+                model=_model(agent),
                 family=agent.family if agent else "",
                 firmware=agent.version if agent and stage == "Application" else "",
                 updater_version=agent.version if agent and stage == "Updater" else "",
@@ -185,3 +199,11 @@ class Identity:
                 own_identity=own,
             )
         )
+
+
+def _model(agent: UserAgent | None) -> str:
+    """The model a sighting records: the known model's token, else the model as sent."""
+    if agent is None:
+        return ""
+    known = known_model(agent.model)
+    return known.token if known else agent.model[:64]

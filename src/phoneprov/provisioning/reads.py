@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cachetools import LRUCache, TTLCache
 
-from phoneprov.model import MacAddress, Principal
+from phoneprov.model import MacAddress, Principal, PrincipalKind
 from phoneprov.policy import Action
 from phoneprov.protocols import masterfile
 from phoneprov.protocols.polycom import Resource, ResourceKind, UserAgent
@@ -66,7 +66,7 @@ def content_type_for(name: str) -> str:
     return _CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-_RenderKey = tuple[str, str, bool, str]
+_RenderKey = tuple[str, str, bool, str, bool]
 
 
 class Reads:
@@ -153,16 +153,19 @@ class Reads:
         self, principal: Principal, resource: Resource, *, ip: str, agent: UserAgent | None
     ) -> ReadGrant:
         """A file with no copy on disk, from the renderer; NotFound when it has none either."""
-        mac = self.identity.phone_mac(principal, agent, ip)
+        mac = self.identity.phone_mac(principal, agent)
         public = is_public(principal)
         model = agent.model_token if agent else ""
-        key = (resource.path.lower(), mac.value if mac else "", public, model)
+        mutual_tls = principal.kind is PrincipalKind.DEVICE_CERT
+        key = (resource.path.lower(), mac.value if mac else "", public, model, mutual_tls)
         with self._lock:
             hit = self._rendered.get(key)
         if hit is not None:
             return hit[0] if hit[0] is not None else self._grant(principal, resource, hit[1], mac)
         try:
-            served = self.renderer.serve(resource, mac=mac, public=public, model=model)
+            served = self.renderer.serve(
+                resource, mac=mac, public=public, model=model, mutual_tls=mutual_tls
+            )
         except RenderError as error:
             self.audit.template_error(
                 ip=ip,

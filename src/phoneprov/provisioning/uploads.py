@@ -5,7 +5,14 @@ is renamed over the target only when complete: an interrupted upload leaves the
 previous version intact. Overrides and contacts keep their previous versions
 in ``<site>/versions/<folder>/`` (outside the boot directory, never served).
 
-HTTP PUT replaces the whole file and FTP APPE appends (docs/decisions/0002).
+A plain HTTP PUT (and FTP STOR) replaces the whole file. Phones append their
+logs (docs/decisions/0012): ``HEAD`` gives the size of the server's copy
+(``Uploads.size``), then a PUT with ``Content-Range: bytes FIRST-LAST/*``
+carries only the new tail; it appends when FIRST is the current size and is
+refused with the current size (416) otherwise. FTP APPE appends the same way.
+An append is a copy of the old file plus the tail, renamed over it: readers
+see the old file or the new one, never half. Past the log limit an append
+either drops the oldest lines or is refused, per ``[uploads] log_limit_mode``.
 An upload that runs out of disk space (or would eat into ``[uploads]
 free_space_reserve``, see ``diskspace``) is discarded, its temporary file
 removed first, and refused with DiskFullError; temporary files a killed server
@@ -18,36 +25,27 @@ from __future__ import annotations
 
 import glob
 import os
-import re
-import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
 
-from phoneprov.config import Settings, UploadSettings
+from phoneprov.config import LogLimitMode, Settings, UploadSettings
 from phoneprov.errors import DiskFullError, UploadError
 from phoneprov.model import MacAddress, Principal, PrincipalKind
 from phoneprov.policy import Action, Reason
+from phoneprov.protocols.contentrange import BadContentRange, ContentRange, parse_content_range
 from phoneprov.protocols.polycom import Resource, ResourceKind, UploadKind
 from phoneprov.provisioning.bootdir import BootDir
-from phoneprov.provisioning.diskspace import CHECK_EVERY, below_reserve, disk_full, is_disk_full
 from phoneprov.provisioning.enrolment import handle_csr
 from phoneprov.provisioning.gate import Gate, NotFound
 from phoneprov.provisioning.quotas import Quotas
+from phoneprov.provisioning.upload_writer import PART_NAME, file_size
+from phoneprov.provisioning.upload_writer import RangeMismatch as RangeMismatch
+from phoneprov.provisioning.upload_writer import UploadWriter as UploadWriter
 from phoneprov.records import Event
 from phoneprov.store import Recorder
 
-_COPY_CHUNK = 1 << 20
 HELD_DIR = "held"  # <site>/held/<folder>/: public-account uploads for quarantined phones
 VERSIONS_DIR = "versions"  # <site>/versions/<folder>/: kept versions
-# ".<name>.<pid>.<ns>.part": an upload (or kept version) being written, see _temp_for.
-_PART = re.compile(r"^\..+\.[0-9]+\.[0-9]+\.part$")
-
-
-def _temp_for(target: Path) -> Path:
-    """The hidden temporary file ``target`` is written to before it is renamed into place."""
-    return target.with_name(f".{target.name}.{os.getpid()}.{time.monotonic_ns()}.part")
 
 
 def sweep_partial_uploads(settings: Settings) -> list[Path]:
@@ -62,172 +60,10 @@ def sweep_partial_uploads(settings: Settings) -> list[Path]:
         if not root.is_dir():
             continue
         for path in sorted(root.rglob(".*.part")):
-            if _PART.match(path.name) and path.is_file() and not path.is_symlink():
+            if PART_NAME.match(path.name) and path.is_file() and not path.is_symlink():
                 path.unlink(missing_ok=True)
                 removed.append(path)
     return removed
-
-
-def _keep_copy(source: Path, dest: Path) -> None:
-    """Make ``dest`` a kept version of ``source`` as it is now.
-
-    A hard link takes no space, so a nearly full disk still keeps versions (the
-    upload then renames a new file over ``source``; the link keeps the old one).
-    Where links are not possible (another filesystem) the bytes are copied to a
-    temporary file, removed again if the copy fails.
-    """
-    try:
-        os.link(source, dest)
-        return
-    except OSError as error:
-        if is_disk_full(error):
-            raise
-    temp = _temp_for(dest)
-    try:
-        shutil.copy2(source, temp)
-        os.replace(temp, dest)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def _human(size: int) -> str:
-    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= factor and size % factor == 0:
-            return f"{size // factor} {unit}"
-    return f"{size} bytes"
-
-
-class UploadWriter:
-    """One upload in progress. Use ``write`` then ``commit``; ``abort`` on any failure."""
-
-    def __init__(
-        self,
-        target: Path,
-        kind: UploadKind,
-        limit: int,
-        append: bool,
-        versions: Path | None,
-        keep: int,
-    ) -> None:
-        self.target = target
-        self.kind = kind
-        self.limit = limit
-        self.versions = versions
-        self.keep = keep
-        self.size = 0
-        self.keep_days = 30
-        self.charge: Callable[[int], None] | None = None  # counts the bytes against quotas
-        # Set by the uploads service: the free space to leave ([uploads] free_space_reserve),
-        # and who logs a refusal for want of space (the writer knows no principal or address).
-        self.reserve = 0
-        self.on_disk_full: Callable[[DiskFullError], None] | None = None
-        self._next_check = CHECK_EVERY
-        self._temp = _temp_for(target)
-        self._closed = True
-        try:
-            self._file = open(self._temp, "xb")  # noqa: SIM115 - closed in commit/abort
-        except OSError as error:
-            self._fail(error)
-        self._closed = False
-        if append and target.is_file():
-            try:
-                with open(target, "rb") as old:
-                    while chunk := old.read(_COPY_CHUNK):
-                        self.write(chunk)
-            except OSError as error:
-                self._fail(error)
-
-    def write(self, chunk: bytes) -> None:
-        """Append bytes; raises UploadError (413) past the kind's limit."""
-        self.size += len(chunk)
-        if self.size > self.limit:
-            self.abort()
-            raise UploadError(
-                f"upload {self.target.name} is over the {self.kind.limit_class} limit of "
-                f"{_human(self.limit)}",
-                f"Raise [uploads] {self.kind.limit_class}_max in phoneprov.toml, or lower the "
-                "phone's log size (log.render.file.upload.append.sizeLimit).",
-                http_status=413,
-            )
-        try:
-            self._file.write(chunk)
-        except OSError as error:
-            self._fail(error)
-        if self.reserve and self.size >= self._next_check:
-            self._next_check = self.size + CHECK_EVERY
-            self.check_space(0)
-
-    def check_space(self, incoming: int) -> None:
-        """Raise DiskFullError (upload discarded) when ``incoming`` more bytes would eat
-        into the reserve; the uploads service calls it with the declared size at the start."""
-        reason = below_reserve(self._temp.parent, incoming, self.reserve)
-        if reason:
-            self._refuse(disk_full(self.target.name, self._temp.parent, reason))
-
-    def commit(self) -> int:
-        """Make the upload visible atomically; return its size.
-
-        Raises DiskFullError (upload discarded) when the disk fills while it is flushed.
-        """
-        try:
-            self._file.flush()
-            if self.kind is UploadKind.KEY:
-                os.fchmod(self._file.fileno(), 0o600)  # a phone's private key: owner only
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._closed = True
-            if self.versions is not None and self.target.is_file():
-                self._keep_version()
-        except OSError as error:
-            self._fail(error)
-        os.replace(self._temp, self.target)
-        if self.charge is not None:
-            self.charge(self.size)
-        directory = os.open(self.target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-        return self.size
-
-    def abort(self) -> None:
-        """Discard the upload. The temporary file is removed before it is closed: removing
-        needs no free space, while closing flushes a buffer that a full disk refuses."""
-        self._temp.unlink(missing_ok=True)
-        if not self._closed:
-            self._closed = True
-            try:
-                self._file.close()  # closes the descriptor even when the flush fails
-            except OSError as error:
-                if not is_disk_full(error):
-                    raise
-
-    def _fail(self, error: OSError) -> NoReturn:
-        """Discard the upload, then raise DiskFullError for a full disk, else ``error``."""
-        self.abort()
-        if is_disk_full(error):
-            self._refuse(disk_full(self.target.name, self._temp.parent, "the disk is full"))
-        raise error
-
-    def _refuse(self, error: DiskFullError) -> NoReturn:
-        self.abort()
-        if self.on_disk_full is not None:
-            self.on_disk_full(error)
-        raise error
-
-    def _keep_version(self) -> None:
-        assert self.versions is not None
-        self.versions.mkdir(parents=True, exist_ok=True)
-        now = time.time_ns()
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now / 1e9)) + f".{now % 10**9:09d}"
-        _keep_copy(self.target, self.versions / f"{self.target.name}.{stamp}")
-        # Kept by age, not by count alone: a burst of uploads must not push out the
-        # versions from before it (the quotas bound how many a burst can add).
-        old = sorted(self.versions.glob(f"{self.target.name}.*"))
-        cutoff = time.time() - self.keep_days * 86400
-        for path in old[: max(0, len(old) - self.keep)]:
-            if path.stat().st_mtime < cutoff:
-                path.unlink(missing_ok=True)
 
 
 class UploadFolder:
@@ -278,9 +114,19 @@ class UploadFolder:
             append,
             versions,
             self.settings.keep_versions,
+            self._limit_mode(kind),
         )
         writer.keep_days = self.settings.keep_days
         return writer
+
+    def _limit_mode(self, kind: UploadKind) -> LogLimitMode:
+        """Logs follow ``[uploads] log_limit_mode``; nothing else is ever cut short."""
+        return self.settings.log_limit_mode if kind.is_log else "refuse"
+
+    def held_path(self, resource: Resource) -> Path:
+        """Where an upload kept aside until the phone is approved lands."""
+        assert resource.upload_kind is not None
+        return self.held_root / self.folders[resource.upload_kind] / resource.name.lower()
 
     def versions_size(self, resource: Resource) -> int:
         """Bytes of the kept versions of ``resource``'s file."""
@@ -290,15 +136,14 @@ class UploadFolder:
             return 0
         return sum(p.stat().st_size for p in folder.glob(f"{glob.escape(resource.name.lower())}.*"))
 
-    def held(self, resource: Resource) -> UploadWriter:
+    def held(self, resource: Resource, *, append: bool = False) -> UploadWriter:
         """A writer for an upload kept aside until the phone is approved (never served)."""
-        assert resource.upload_kind is not None
-        folder = self.held_root / self.folders[resource.upload_kind]
-        folder.mkdir(parents=True, exist_ok=True)
         kind = resource.upload_kind
-        return UploadWriter(
-            folder / resource.name.lower(), kind, self.settings.limit_for(kind), False, None, 0
-        )
+        assert kind is not None
+        path = self.held_path(resource)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        limit = self.settings.limit_for(kind)
+        return UploadWriter(path, kind, limit, append, None, 0, self._limit_mode(kind))
 
     def release(self, mac: MacAddress) -> list[Path]:
         """Move the uploads held for ``mac`` into place (its approval); return where they went."""
@@ -311,6 +156,23 @@ class UploadFolder:
                 os.replace(held, target)
                 moved.append(target)
         return moved
+
+
+def _span(header: str | None, declared_size: int | None) -> ContentRange | None:
+    """The append a PUT's ``Content-Range`` asks for; UploadError (400) when it is bad."""
+    if header is None:
+        return None
+    try:
+        span = parse_content_range(header)
+    except BadContentRange as error:
+        raise UploadError(str(error), "Send 'Content-Range: bytes FIRST-LAST/*'.") from None
+    if declared_size is not None and declared_size != span.length:
+        raise UploadError(
+            f"Content-Range {header[:80]!r} names {span.length} bytes but the body has "
+            f"{declared_size}",
+            "Send as many bytes as the range names.",
+        )
+    return span
 
 
 class Uploads:
@@ -332,16 +194,27 @@ class Uploads:
         append: bool = False,
         decoded: bool = False,
         declared_size: int | None = None,
+        content_range: str | None = None,
     ) -> tuple[Resource, UploadWriter]:
         """Authorize an upload and return its writer (atomic on commit).
 
-        Raises Refused; ``declared_size`` (HTTP Content-Length) over the kind's
-        limit raises UploadError (413) before anything is written, and
-        DiskFullError (507, logged) when it would leave less than the free-space
-        reserve, as the writer does when space runs out later.
+        ``append`` (FTP APPE) adds to the file. ``content_range`` (an HTTP PUT's
+        ``Content-Range: bytes FIRST-LAST/*``) appends when FIRST is the file's
+        current size and raises RangeMismatch (416) otherwise, UploadError (400)
+        when malformed or not the body's length. Raises Refused; ``declared_size`` (HTTP
+        Content-Length) over the kind's limit raises UploadError (413) before
+        anything is written, and DiskFullError (507, logged) when it would leave
+        less than the free-space reserve, as the writer does when space runs out later.
         """
+        span = _span(content_range, declared_size)
         resource = self.gate.resolve(principal, raw, ip=ip, decoded=decoded)
         decision = self.gate.check(principal, Action.WRITE, resource, ip=ip)
+        if span is not None:
+            path = self.folder.held_path(resource) if decision.hold else None
+            current = file_size(path or self.folder.target(resource))
+            if span.first != current:
+                raise RangeMismatch(resource.name, span.first, current)
+            append = True
         kind = resource.upload_kind
         assert kind is not None  # policy allows writes to upload names only
         limit = self.settings.uploads.limit_for(kind)
@@ -355,7 +228,7 @@ class Uploads:
         self.quotas.check(principal, resource, ip, declared_size or 0)
         try:
             if decision.hold:
-                writer = self.folder.held(resource)
+                writer = self.folder.held(resource, append=append)
             else:
                 if kind.versioned and self.folder.versions_size(resource) > (
                     self.settings.uploads.versions_max
@@ -413,6 +286,24 @@ class Uploads:
             and principal.mac == owner
         ):
             self.recorder.event(handle_csr(self.settings, owner, path).event)
+
+    def size(self, principal: Principal, raw: str, *, ip: str) -> int | None:
+        """The size of the server's copy of an upload, for HEAD before an append.
+
+        Asked as a write (the caller is about to append), so a caller who may not
+        write the file gets the refusal a PUT would (Refused). None when ``raw``
+        is not an upload name (a read, for the read service); NotFound when there
+        is no copy yet.
+        """
+        resource = self.gate.resolve(principal, raw, ip=ip, decoded=False)
+        if resource.kind is not ResourceKind.UPLOAD:
+            return None
+        decision = self.gate.check(principal, Action.WRITE, resource, ip=ip)
+        path = self.folder.held_path(resource) if decision.hold else self.folder.target(resource)
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"{resource.path} has no copy on the server yet") from None
 
     def delete(self, principal: Principal, raw: str, *, ip: str, decoded: bool = False) -> None:
         """Delete a phone's own upload. Raises Refused or NotFound."""

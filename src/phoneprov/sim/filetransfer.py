@@ -60,7 +60,8 @@ class FtpTransport:
             ftp.login(self.user, self.password)
             path = self.endpoint.base_path.lstrip("/") + step.path
             if step.method == "PUT":
-                ftp.storbinary(f"STOR {path}", io.BytesIO(body))
+                verb = "STOR" if step.append_from is None else "APPE"  # the phone's append
+                ftp.storbinary(f"{verb} {path}", io.BytesIO(body))
                 return Outcome(201, size=len(body))
             if step.method == "HEAD":
                 ftp.voidcmd("TYPE I")

@@ -1,7 +1,8 @@
 """Who the simulated phone is: MAC, model, part number, firmware versions, User-Agent.
 
 Pure values. Part numbers are the per-model firmware image prefixes phones ask
-for (``<part>.sip.ld``, research/polycom_protocol.md §2.3).
+for (``<part>.sip.ld``, research/polycom_protocol.md §2.3): the model table's
+(``phonemodels.PART_NUMBERS``, with its sources), VVX 400/401 included.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from phoneprov.model import MacAddress
 from phoneprov.protocols.phonemodels import find_model
 from phoneprov.protocols.polycom import Stage, user_agent_string
 
-# Firmware part numbers as seen in real requests (VVX 410/500: research/polycom_protocol.md
-# §2.2-2.3). Other models ask only for the combined image unless ``Phone.part`` is given.
-PART_NUMBERS: dict[str, str] = {"VVX410": "3111-46162-001", "VVX500": "3111-44500-001"}
-
 
 def ua_model(token: str) -> str:
-    """The model as the User-Agent spells it: ``VVX410`` -> ``VVX_410`` (research §4.2)."""
+    """The model as the User-Agent spells it: ``VVX410`` -> ``VVX_410`` (research §4.2),
+    ``EdgeE450`` -> ``Edge_E450``, ``TrioC60`` -> ``Trio_C60``."""
+    for family in ("Edge", "Trio"):
+        if token.startswith(family) and len(token) > len(family):
+            return f"{family}_{token[len(family) :]}"
     match = re.fullmatch(r"([A-Za-z]+)(\d\w*)", token)
     return f"{match.group(1)}_{match.group(2)}" if match else token
 
@@ -37,7 +38,7 @@ class Phone:
 
     @property
     def part_number(self) -> str:
-        return self.part or PART_NUMBERS.get(self.model, "")
+        return self.part or find_model(self.model).part
 
     def user_agent(self, stage: Stage) -> str:
         """The User-Agent this phone sends in ``stage`` (the Updater reports its own version)."""

@@ -13,8 +13,14 @@ Order (real request logs, research §2.2):
   ``device.prov.serverName`` moves the phone to HTTPS); ``PUT <mac>-boot.log``
   into ``LOG_FILE_DIRECTORY`` at the end (the VVX 500 log shows the Updater's PUT
   right before the application's first GET).
-- Application: the master file again, ``CONFIG_FILES`` left to right, the
-  optional files (404 is normal), ``HEAD`` then ``PUT`` of ``<mac>-app.log``.
+- Application: the master file again, then its firmware check with the
+  Application User-Agent (the VVX 500 log: ``GET <mac>.cfg`` then
+  ``GET 3111-44500-001...sip.ld``), ``CONFIG_FILES`` left to right, the optional
+  files (404 is normal), then the log append: ``HEAD <mac>-app.log`` for the
+  size of the server's copy and a ``PUT`` with ``Content-Range: bytes
+  FIRST-LAST/*`` carrying only the new lines (a plain PUT when there is no copy
+  yet), once at the end of the boot and once more when the upload period comes
+  round (``log.render.file.upload.period``; SPEC §6, docs/decisions/0012).
 """
 
 from __future__ import annotations
@@ -50,12 +56,14 @@ class Purpose(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One request. ``upload_log``: the body is the phone's log so far (the runner fills it)."""
+    """One request. ``upload_log``: the body is the phone's log lines not uploaded yet
+    (the runner fills it); ``append_from``: append them at this byte of the server's copy."""
 
     method: Method
     path: str  # relative to the boot server URL, no leading slash
     purpose: Purpose
     upload_log: bool = False
+    append_from: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,7 @@ class StageResult:
     notes: list[Note] = field(default_factory=list)
     master: MasterFile | None = None
     next_url: str | None = None  # where device.prov.* sends the phone, when it changed
+    installed: str | None = None  # the firmware version the stage downloaded and installed
     params: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -196,7 +205,8 @@ def _firmware(phone: Phone, master: MasterFile, result: StageResult) -> StagePla
     stem = base[:-3] if base.endswith(".ld") else base
     version = yield Step("GET", f"{prefix}{stem}.ver", Purpose.FIRMWARE)
     _judge(result, Step("GET", f"{prefix}{stem}.ver", Purpose.FIRMWARE), version)
-    if version.ok and version.body.decode("ascii", "replace").strip() == phone.app_version:
+    offered = version.body.decode("ascii", "replace").strip() if version.ok else ""
+    if offered == phone.app_version:
         return result
     candidates = [f"{prefix}{phone.part_number}.{base}"] if phone.part_number else []
     candidates.append(image)
@@ -204,6 +214,8 @@ def _firmware(phone: Phone, master: MasterFile, result: StageResult) -> StagePla
         step = Step("GET", path, Purpose.FIRMWARE)
         outcome = yield step
         _judge(result, step, outcome)
+        if outcome.ok and offered:
+            result.installed = offered
         if not outcome.missing:
             break
     return result
@@ -288,6 +300,7 @@ def application(
     master = result.master
     if master is None:
         return result
+    yield from _firmware(phone, master, result)
     yield from _config_files(phone, master, result)
     for attribute, name in OPTIONAL_FILES:
         step = Step(
@@ -300,10 +313,53 @@ def application(
             seed = Step("GET", master.folder(attribute) + SEED_DIRECTORY, Purpose.OPTIONAL)
             _judge(result, seed, (yield seed))
     log = f"{master.folder('LOG_FILE_DIRECTORY')}{phone.mac.value}-app.log"
+    for _ in range(LOG_UPLOADS):
+        yield from _append_log(log, result, can_head=can_head, tolerant=tolerate_upload_refusal)
+    return result
+
+
+LOG_UPLOADS = 2  # at the end of the boot, and when the upload period comes round
+
+
+def _append_log(log: str, result: StageResult, *, can_head: bool, tolerant: bool) -> StagePlan:
+    """``HEAD`` for the size of the server's copy, then ``PUT`` only the new lines.
+
+    The phone appends at the size HEAD gave (``Content-Range``); with no copy yet
+    (404) it sends its log whole. A HEAD answer without a Content-Length leaves it
+    nothing to append at: it says so and sends the whole log, which replaces the
+    server's copy (inferred: the Polycom documents name the message, not what follows).
+    """
+    offset = None
     if can_head:
         probe = Step("HEAD", log, Purpose.LOG_PROBE)
-        _judge(result, probe, (yield probe))
-    step = Step("PUT", log, Purpose.LOG_UPLOAD, upload_log=True)
+        found = yield probe
+        _judge(result, probe, found)
+        if found.ok and found.size is None:
+            result.notes.append(
+                Note(
+                    Severity.WARNING,
+                    log,
+                    "no-content-length",
+                    f"HEAD {log} gave no Content-Length: the phone cannot set the "
+                    "Content-Range header to append, and sends its whole log",
+                )
+            )
+        elif found.ok:
+            offset = found.size
+    step = Step("PUT", log, Purpose.LOG_UPLOAD, upload_log=True, append_from=offset)
     outcome = yield step
-    _upload(step, outcome, result, tolerant=tolerate_upload_refusal)
+    if offset is not None and outcome.status in (400, 501):
+        # RFC 9110 §14.4: a server that does not take Content-Range on PUT refuses it
+        # (nginx's WebDAV answers 501). The log stays on the phone; the boot goes on.
+        result.notes.append(
+            Note(
+                Severity.WARNING,
+                log,
+                "append-refused",
+                f"{log}: the server refused the append (status {outcome.status}); it does "
+                "not take Content-Range on PUT, so the phone's log stays on the phone",
+            )
+        )
+        return result
+    _upload(step, outcome, result, tolerant=tolerant)
     return result

@@ -8,6 +8,7 @@ boots from there (HTTP digest -> HTTPS mutual TLS, SPEC §3).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -144,6 +145,15 @@ class Boot:
         self._started = time.monotonic()
         self._tls_logged = False
         self._host = ""
+        self._stage_start = 0  # the first trace line of the stage running
+        self._sent: dict[str, int] = {}  # log path -> trace lines the server has
+
+    def _log_body(self, step: Step) -> tuple[bytes, int]:
+        """The lines of this stage's log the server does not have yet, and where they end."""
+        start = max(self._sent.get(step.path, 0), self._stage_start)
+        end = len(self.report.lines)
+        lines = self.report.lines[start:end]
+        return ("".join(f"{line}\n" for line in lines)).encode(), end
 
     def _log(self, stage: Stage, level: int, message: str) -> None:
         if stage is Stage.UPDATER:
@@ -157,7 +167,7 @@ class Boot:
             self.on_line(text)
 
     async def _send(self, client: Client, stage: Stage, step: Step) -> Outcome:
-        body = ("\n".join(self.report.lines) + "\n").encode() if step.upload_log else b""
+        body, end = self._log_body(step) if step.upload_log else (b"", 0)
         attempt = 1
         while True:
             began = time.perf_counter()
@@ -185,6 +195,8 @@ class Boot:
             size = len(body) if step.method == "PUT" else (outcome.size or 0)
             level, message = trace.transfer(step, outcome, attempt, size)
             self._log(stage, level, message)
+            if step.upload_log and outcome.ok:
+                self._sent[step.path] = end
             if outcome.status != 0 or attempt >= self.options.attempts:
                 return outcome
             attempt += 1
@@ -195,6 +207,7 @@ class Boot:
     ) -> StageResult:
         self._tls_logged = False
         self._host = endpoint.host
+        self._stage_start = len(self.report.lines) - 1  # from the stage's first line
         try:
             step = next(plan)
             while True:
@@ -232,6 +245,9 @@ class Boot:
             if result.failed or result.master is None:
                 self.report.seconds = time.monotonic() - self._started
                 return self.report
+            if result.installed is not None:
+                # The Updater installed the image it fetched: the application runs it.
+                phone = dataclasses.replace(phone, app_version=result.installed)
             if result.next_url is not None and options.app_url is None:
                 app_url = result.next_url
                 self._log(Stage.UPDATER, trace.INFO, trace.server_moved(app_url))

@@ -40,6 +40,9 @@ class StormOptions:
     max_seconds: float = 600.0
     attempts: int = 3
     timeout: float = 30.0
+    # Boots started per second (None: as fast as ``concurrency`` allows): an open load
+    # below the server's capacity, to read its latency there.
+    rate: float | None = None
 
 
 def percentile(ordered: Sequence[float], fraction: float) -> float:
@@ -128,10 +131,14 @@ async def run_storm(
 ) -> StormResult:
     """Boot every phone, ``concurrency`` at a time, within ``max_seconds``."""
     result = StormResult(len(options.phones), options.concurrency)
-    queue = iter(options.phones)
+    queue = enumerate(options.phones)  # shared by the workers: each boot is started once
+    loop = asyncio.get_running_loop()
+    first = loop.time()
 
     async def worker() -> None:
-        for member in queue:
+        for number, member in queue:
+            if options.rate:
+                await asyncio.sleep(first + number / options.rate - loop.time())
             report = await boot(
                 BootOptions(
                     url=options.url,

@@ -1,10 +1,13 @@
 """The simulator's trace, written the way a phone writes its log (SPEC §10).
 
-Lines are ``stamp|module|level|marker|message``: the Updater stamps seconds
-since boot (``000005.930``, its clock is not set yet), the application the wall
-clock (``MMDDhhmmss``). The wording follows the phone's (``Download of 'x'
-succeeded on attempt 1``) so ``phoneprov logs analyze`` reads a trace, or the
-boot log the simulator uploads, like a real phone's. Pure: times are passed in.
+Lines are ``stamp|module|level|missed|message``: the Updater stamps the time
+since boot as ``hhmmss.mmm`` (``011511.006`` is 1 h 15 min 11.006 s; its clock
+is not set yet), the application the wall clock as ``MMDDhhmmss``: two of the
+three formats the Polycom administrator's guides define (the third,
+``YYMMDDhhmm``, is ``wall_stamp``'s other style). The wording follows the
+phone's (``Download of 'x' succeeded on attempt 1``) so ``phoneprov logs
+analyze`` reads a trace, or the boot log the simulator uploads, like a real
+phone's. Pure: times are passed in.
 """
 
 from __future__ import annotations
@@ -18,13 +21,20 @@ ERROR = 4
 
 
 def boot_stamp(seconds: float) -> str:
-    """Return seconds since boot as the Updater writes them: ``000005.930``."""
-    return f"{min(seconds, 999999.999):010.3f}"
+    """Return the time since boot as the Updater writes it: ``hhmmss.mmm``.
+
+    ``011511.006`` is 1 h 15 min 11.006 s after boot; past 99 h the hours stay at 99.
+    """
+    millis = min(round(seconds * 1000), (99 * 3600 + 59 * 60 + 59) * 1000 + 999)
+    whole, ms = divmod(millis, 1000)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}{minutes:02d}{secs:02d}.{ms:03d}"
 
 
-def wall_stamp(moment: dt.datetime) -> str:
-    """Return ``MMDDhhmmss`` for a local time."""
-    return moment.strftime("%m%d%H%M%S")
+def wall_stamp(moment: dt.datetime, style: str = "MMDDhhmmss") -> str:
+    """Return a local time as ``MMDDhhmmss`` (the default) or ``YYMMDDhhmm``."""
+    return moment.strftime("%y%m%d%H%M" if style == "YYMMDDhhmm" else "%m%d%H%M%S")
 
 
 def line(stamp: str, module: str, level: int, message: str) -> str:

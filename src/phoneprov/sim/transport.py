@@ -32,7 +32,7 @@ class Answer:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
-    size: int  # bytes received (or Content-Length of a HEAD answer)
+    size: int | None  # bytes received, or the Content-Length of a HEAD answer (None: none)
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()
@@ -85,8 +85,10 @@ async def _read_answer(reader: asyncio.StreamReader, method: str) -> Answer:
     answer = Answer(status, headers, b"", 0)
     length_text = answer.header("Content-Length")
     length = int(length_text) if length_text and length_text.isdigit() else None
-    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-        return Answer(status, headers, b"", length or 0)
+    if method == "HEAD":
+        return Answer(status, headers, b"", length)
+    if status in (204, 304) or 100 <= status < 200:
+        return Answer(status, headers, b"", 0)
     kept = bytearray()
     size = 0
     if (answer.header("Transfer-Encoding") or "").lower() == "chunked":
@@ -143,7 +145,12 @@ class HttpTransport:
         self._nc = 0
 
     async def _exchange(
-        self, method: str, target: str, body: bytes, authorization_header: str | None
+        self,
+        method: str,
+        target: str,
+        body: bytes,
+        authorization_header: str | None,
+        append_from: int | None = None,
     ) -> Answer:
         host = self.endpoint.host
         reader, writer = await asyncio.open_connection(
@@ -169,6 +176,10 @@ class HttpTransport:
                 lines.append(f"Authorization: {authorization_header}")
             if method == "PUT":
                 lines.append(f"Content-Length: {len(body)}")
+                if append_from is not None and body:
+                    # The phone's append: only the new bytes, where the server's copy ends.
+                    last = append_from + len(body) - 1
+                    lines.append(f"Content-Range: bytes {append_from}-{last}/*")
             writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
             await writer.drain()
             return await _read_answer(reader, method)
@@ -197,7 +208,11 @@ class HttpTransport:
         try:
             async with asyncio.timeout(self.timeout):
                 answer = await self._exchange(
-                    step.method, target, body, self._authorize(step.method, target)
+                    step.method,
+                    target,
+                    body,
+                    self._authorize(step.method, target),
+                    step.append_from,
                 )
                 # RFC 7616 §3.3: a 401 with a (new or stale) challenge is answered once.
                 if answer.status == 401 and self.user is not None:
@@ -205,7 +220,11 @@ class HttpTransport:
                     if challenge is not None:
                         self._challenge, self._nc = challenge, 0
                         answer = await self._exchange(
-                            step.method, target, body, self._authorize(step.method, target)
+                            step.method,
+                            target,
+                            body,
+                            self._authorize(step.method, target),
+                            step.append_from,
                         )
         except (
             OSError,
