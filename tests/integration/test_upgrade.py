@@ -144,8 +144,12 @@ def test_ok_upgrade_from_the_previous_release(site: Path, tmp_path: Path) -> Non
     assert dump(rolled_back / "phoneprov.db") == before
 
 
-@pytest.mark.parametrize("level", range(1, SCHEMA_VERSION), ids=lambda n: f"ok/from-schema-{n}")
+@pytest.mark.parametrize(
+    "level", range(1, len(schema.MIGRATIONS) + 1), ids=lambda n: f"ok/from-schema-{n}"
+)
 def test_ok_every_older_schema_upgrades(site: Path, level: int) -> None:
+    """Any database the custom migrations left (1 to 5, before Alembic) is brought to the
+    head: the baseline revision runs the steps it lacks, then the later revisions."""
     previous_release_database(site, level)
     assert run_cli("db", "upgrade", "--check", "--site", str(site)).returncode == 1
     done = run_cli("db", "upgrade", "--site", str(site), check=True)
@@ -154,17 +158,36 @@ def test_ok_every_older_schema_upgrades(site: Path, level: int) -> None:
 
 
 def test_fail_database_newer_than_the_code_is_refused(site: Path) -> None:
+    """A revision this code does not know: db upgrade and serve refuse, nothing changes."""
     db = site / "phoneprov.db"
     with sqlite3.connect(db) as conn:
-        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION + 1,))
+        conn.execute("UPDATE alembic_version SET version_num = ?", (f"{SCHEMA_VERSION + 1:04}",))
     conn.close()
     before = dump(db)
-    for args in (("--check",), ()):
-        result = run_cli("db", "upgrade", *args, "--site", str(site))
+    for args in (("db", "upgrade", "--check"), ("db", "upgrade"), ("serve",)):
+        result = run_cli(*args, "--site", str(site))
         assert result.returncode == 1
         assert f"version {SCHEMA_VERSION + 1}, newer than phoneprov {__version__}" in result.stderr
         assert "hint:" in result.stderr
     assert dump(db) == before
+
+
+def test_fail_serve_refuses_an_older_schema_until_db_upgrade(site: Path) -> None:
+    """serve (and every other command) on an older database names `phoneprov db upgrade`
+    and changes nothing; after the upgrade the same command works."""
+    db = previous_release_database(site)
+    before = dump(db)
+    for args in (("serve",), ("device", "list")):
+        refused = run_cli(*args, "--site", str(site))
+        assert refused.returncode == 1, refused.stdout
+        assert (
+            f"the database schema is version {PREVIOUS_RELEASE_SCHEMA}; phoneprov "
+            f"{__version__} needs version {SCHEMA_VERSION}"
+        ) in refused.stderr
+        assert "phoneprov db upgrade" in refused.stderr
+    assert dump(db) == before
+    run_cli("db", "upgrade", "--site", str(site), check=True)
+    assert run_cli("device", "list", "--site", str(site)).returncode == 0
 
 
 def test_ok_upgrade_doc_runs_as_written(site_template: Path, tmp_path: Path) -> None:

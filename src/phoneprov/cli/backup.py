@@ -96,8 +96,8 @@ def restore(
     if report.schema_version < report.code_schema_version:
         console.print(
             f"Its database schema (version {report.schema_version}) is older than this "
-            f"phoneprov's ({report.code_schema_version}): `phoneprov db upgrade` or the next "
-            "`serve` upgrades it; an older release that uses that schema runs it as it is.",
+            f"phoneprov's ({report.code_schema_version}): run `phoneprov db upgrade` before "
+            "`serve`; an older release that uses that schema runs it as it is.",
             highlight=False,
             soft_wrap=True,
         )

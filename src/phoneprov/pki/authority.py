@@ -1,16 +1,18 @@
 """Our certificate authority on disk.
 
 Layout of ``<pki_dir>``: ``ca.pem`` (root certificate), ``ca.key`` (0600),
-``index.json`` (what was issued and revoked), ``issued/<SERIAL>.pem``,
-``crl.pem`` (regenerated on every revocation so the HTTPS listener can reload
-it). The legacy SHA-1 chain for CX700-era devices is a second, separate CA in
+``crl.pem`` (rewritten on every revocation, for tools that read a file). What
+the CA issued and revoked is in its ``CertIndex`` (``pki/index.py``): the site
+database when the CA is loaded through a store (``provisioning/authority.py``),
+else ``index.json`` and ``issued/<SERIAL>.pem`` in ``<pki_dir>``. The legacy
+SHA-1 chain for CX700-era devices is a second, separate CA in
 ``<pki_dir>/legacy/`` with the same layout, signed through :mod:`phoneprov.pki.openssl`.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,14 +25,7 @@ from phoneprov.errors import CertificateError, InputError
 from phoneprov.model import MacAddress
 from phoneprov.pki import openssl, revocation
 from phoneprov.pki.files import write_atomic, write_private
-from phoneprov.pki.index import (
-    CertRecord,
-    IndexState,
-    RecordKind,
-    issued_path,
-    read_index,
-    update_index,
-)
+from phoneprov.pki.index import CRL_FILE, INDEX_FILE, CertIndex, CertRecord, FileIndex, RecordKind
 from phoneprov.pki.keys import PrivateKey, PublicKey, generate_key, load_private_pem, private_pem
 from phoneprov.pki.profiles import (
     CertSpec,
@@ -50,6 +45,13 @@ CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
 LEGACY_DIR = "legacy"
 NO_SANS = SubjectAltNames()
+# The index of a CA, given its root certificate (the database keys indexes by root).
+IndexFactory = Callable[[Path, x509.Certificate], CertIndex]
+
+
+def file_index(pki_dir: Path, _cert: x509.Certificate) -> CertIndex:
+    """The index kept in ``<pki_dir>/index.json``, for a CA used without a database."""
+    return FileIndex(pki_dir)
 
 
 @dataclass(frozen=True)
@@ -71,23 +73,27 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def new_serial(taken: set[int]) -> int:
-    """Return a random positive serial of at most 159 bits not in ``taken``.
+def new_serial() -> int:
+    """Return a random positive serial of at most 159 bits.
 
-    Random serials (CA/B Forum practice) keep two sites from ever colliding.
+    Random serials (CA/B Forum practice) keep two sites from ever colliding; the
+    index refuses a serial it holds already, and the signer then draws again.
     """
     while True:
         serial = x509.random_serial_number() >> 1
-        if serial and serial not in taken:
+        if serial:
             return serial
 
 
 class CertificateAuthority:
-    """Our CA on disk: <pki_dir>/ca.pem, <pki_dir>/ca.key (0600), serial tracking, issued index."""
+    """Our CA: <pki_dir>/ca.pem and ca.key (0600), and the index of what it issued."""
 
-    def __init__(self, pki_dir: Path, cert: x509.Certificate, key: PrivateKey) -> None:
+    def __init__(
+        self, pki_dir: Path, cert: x509.Certificate, key: PrivateKey, index: CertIndex
+    ) -> None:
         self.pki_dir = pki_dir
         self.cert = cert
+        self.index = index
         self._key = key
 
     @property
@@ -120,6 +126,7 @@ class CertificateAuthority:
         days: int = 7300,
         force: bool = False,
         profile: ChainProfile = "modern",
+        index_for: IndexFactory = file_index,
     ) -> CertificateAuthority:
         """Make a new root in ``pki_dir`` and return it.
 
@@ -139,7 +146,7 @@ class CertificateAuthority:
             _archive(pki_dir)
         now = _now()
         start, end = validity(now, days)
-        spec = CertSpec(Usage.ROOT, common_name, new_serial(set()), start, end, hash_name)
+        spec = CertSpec(Usage.ROOT, common_name, new_serial(), start, end, hash_name)
         pki_dir.mkdir(parents=True, exist_ok=True)
         if profile == "legacy":
             ca_key: PrivateKey = generate_key("rsa-2048")
@@ -149,12 +156,12 @@ class CertificateAuthority:
             cert = build_certificate(spec, ca_key.public_key(), None, ca_key)
         write_private(pki_dir / CA_KEY, private_pem(ca_key))
         write_atomic(pki_dir / CA_CERT, cert.public_bytes(serialization.Encoding.PEM))
-        ca = cls(pki_dir, cert, ca_key)
+        ca = cls(pki_dir, cert, ca_key, index_for(pki_dir, cert))
         ca.write_crl()
         return ca
 
     @classmethod
-    def load(cls, pki_dir: Path) -> CertificateAuthority:
+    def load(cls, pki_dir: Path, index_for: IndexFactory = file_index) -> CertificateAuthority:
         """Read the CA in ``pki_dir``; raise CertificateError with the fix if missing or damaged."""
         cert_path, key_path = pki_dir / CA_CERT, pki_dir / CA_KEY
         if not cert_path.is_file() or not key_path.is_file():
@@ -175,7 +182,7 @@ class CertificateAuthority:
                 f"{key_path} does not belong to {cert_path}",
                 "Restore the matching pair from a backup, or run `phoneprov ca init --force`.",
             )
-        return cls(pki_dir, cert, key)
+        return cls(pki_dir, cert, key, index_for(pki_dir, cert))
 
     # Issuing
 
@@ -256,8 +263,8 @@ class CertificateAuthority:
         end = min(end, self.cert.not_valid_after_utc)
         rsa_key = isinstance(public_key, rsa.RSAPublicKey)
 
-        def record(state: IndexState) -> tuple[IndexState, x509.Certificate]:
-            serial = new_serial({r.serial for r in state.records})
+        while True:
+            serial = new_serial()
             spec = CertSpec(
                 usage, common_name, serial, start, end, self._hash_name(), sans, rsa_key
             )
@@ -276,13 +283,8 @@ class CertificateAuthority:
                 mac=mac.value if mac is not None else None,
                 slot=slot,
             )
-            write_atomic(
-                issued_path(self.pki_dir, entry.serial_hex),
-                cert.public_bytes(serialization.Encoding.PEM),
-            )
-            return state.with_record(entry), cert
-
-        return update_index(self.pki_dir, record)
+            if self.index.add(entry, cert.public_bytes(serialization.Encoding.PEM)):
+                return cert
 
     def _hash_name(self) -> str:
         algorithm = self.cert.signature_hash_algorithm
@@ -298,7 +300,7 @@ class CertificateAuthority:
 
     def records(self) -> tuple[CertRecord, ...]:
         """Return every certificate this CA issued, in issue order."""
-        return read_index(self.pki_dir).records
+        return self.index.records()
 
     def revoke(self, target: int | MacAddress, reason: str = "unspecified") -> list[CertRecord]:
         """Revoke one serial, or every live certificate of a MAC; rewrite crl.pem.
@@ -317,7 +319,7 @@ def _archive(pki_dir: Path) -> Path:
     """Move the CA files, index, CRL and issued copies into ``replaced-<time>/``; return it."""
     target = pki_dir / f"replaced-{_now().strftime('%Y%m%dT%H%M%S.%fZ')}"
     target.mkdir(parents=True, exist_ok=True)
-    for name in (CA_CERT, CA_KEY, "index.json", revocation.CRL_FILE, "issued"):
+    for name in (CA_CERT, CA_KEY, INDEX_FILE, CRL_FILE, "issued"):
         source = pki_dir / name
         if source.exists():
             shutil.move(str(source), str(target / name))

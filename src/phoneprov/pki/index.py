@@ -1,21 +1,24 @@
-"""The CA's record of what it issued and revoked: ``<pki_dir>/index.json``.
+"""The CA's record of what it issued and revoked, behind the ``CertIndex`` protocol.
 
-One small JSON file (plus each issued certificate under ``issued/``) so the CA
-works before any database exists; writers take an exclusive ``flock`` so the
-server's automatic CSR signing and an administrator's ``ca revoke`` never lose
-each other's update.
+A site's CA keeps its index in the site database (``store/certificates.py``),
+so every node sharing the database sees what any node signed or revoked, and
+the CRL is generated from that table. ``FileIndex`` keeps it in
+``<pki_dir>/index.json`` (each issued certificate under ``issued/``) for a CA
+used without a database: tools and tests that make certificates from a bare
+pki folder. Its writers take an exclusive ``flock`` so two processes never lose
+each other's update; a database index adopts that file once (``adopt``).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol
 
 from phoneprov.errors import CertificateError
 from phoneprov.pki.files import write_atomic
@@ -23,8 +26,10 @@ from phoneprov.pki.files import write_atomic
 INDEX_FILE = "index.json"
 LOCK_FILE = ".index.lock"
 ISSUED_DIR = "issued"
+CRL_FILE = "crl.pem"
 RecordKind = Literal["server", "device", "csr"]
-T = TypeVar("T")
+# Signs a CRL for the revoked records with the given CRL number; returns its PEM.
+CrlSigner = Callable[[tuple["CertRecord", ...], int], bytes]
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,45 @@ class IndexState:
         )
 
 
+class CertIndex(Protocol):
+    """Where one CA records what it issued and revoked, and its latest CRL."""
+
+    def records(self) -> tuple[CertRecord, ...]:
+        """Every certificate this CA issued, in issue order."""
+        ...
+
+    def for_mac(self, mac: str) -> tuple[CertRecord, ...]:
+        """The certificates issued to ``mac`` (12 lower-case hex digits), in issue order."""
+        ...
+
+    def add(self, record: CertRecord, pem: bytes) -> bool:
+        """Record a new certificate; False (nothing written) when its serial is taken."""
+        ...
+
+    def pem(self, serial: int) -> bytes | None:
+        """The issued certificate with ``serial`` as PEM, None if unknown."""
+        ...
+
+    def revoke(self, serials: Sequence[int], when: datetime, reason: str) -> list[CertRecord]:
+        """Mark ``serials`` revoked (those already revoked stay as they are); return them all."""
+        ...
+
+    def revoked_serials(self) -> frozenset[int]:
+        """The serials revoked so far."""
+        ...
+
+    def publish(self, sign: CrlSigner) -> bytes:
+        """Take the next CRL number, sign a CRL of every revocation with it, keep and return it.
+
+        One publisher at a time: two nodes never sign two CRLs with one number.
+        """
+        ...
+
+    def crl(self) -> bytes | None:
+        """The last CRL published, as PEM (None before the first)."""
+        ...
+
+
 def read_index(pki_dir: Path) -> IndexState:
     """Return the index of ``pki_dir`` (empty if none); raise CertificateError if damaged."""
     path = pki_dir / INDEX_FILE
@@ -146,20 +190,63 @@ def _locked(pki_dir: Path) -> Iterator[None]:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
-def update_index(pki_dir: Path, change: Callable[[IndexState], tuple[IndexState, T]]) -> T:
-    """Apply ``change`` to the index under an exclusive lock; return what it returns.
-
-    ``change`` gets the current state and returns (new state, result); the new
-    state is written atomically before the lock is released.
-    """
-    with _locked(pki_dir):
-        state = read_index(pki_dir)
-        new_state, result = change(state)
-        if new_state != state:
-            _write_index(pki_dir, new_state)
-        return result
-
-
 def issued_path(pki_dir: Path, serial_hex: str) -> Path:
-    """Return where the certificate with ``serial_hex`` is kept."""
+    """Return where a ``FileIndex`` keeps the certificate with ``serial_hex``."""
     return pki_dir / ISSUED_DIR / f"{serial_hex}.pem"
+
+
+class FileIndex:
+    """The index in ``<pki_dir>/index.json``, the CRL in ``crl.pem`` beside it."""
+
+    def __init__(self, pki_dir: Path) -> None:
+        self.pki_dir = pki_dir
+
+    def records(self) -> tuple[CertRecord, ...]:
+        return read_index(self.pki_dir).records
+
+    def for_mac(self, mac: str) -> tuple[CertRecord, ...]:
+        return tuple(r for r in self.records() if r.mac == mac)
+
+    def add(self, record: CertRecord, pem: bytes) -> bool:
+        with _locked(self.pki_dir):
+            state = read_index(self.pki_dir)
+            if state.find(record.serial) is not None:
+                return False
+            write_atomic(issued_path(self.pki_dir, record.serial_hex), pem)
+            _write_index(self.pki_dir, state.with_record(record))
+            return True
+
+    def pem(self, serial: int) -> bytes | None:
+        record = read_index(self.pki_dir).find(serial)
+        path = issued_path(self.pki_dir, record.serial_hex) if record is not None else None
+        return path.read_bytes() if path is not None and path.is_file() else None
+
+    def revoke(self, serials: Sequence[int], when: datetime, reason: str) -> list[CertRecord]:
+        with _locked(self.pki_dir):
+            state = read_index(self.pki_dir)
+            done: list[CertRecord] = []
+            for serial in serials:
+                record = state.find(serial)
+                if record is None:
+                    continue
+                updated = record if record.revoked else record.revoke(when, reason)
+                state = state.with_record(updated)
+                done.append(updated)
+            _write_index(self.pki_dir, state)
+            return done
+
+    def revoked_serials(self) -> frozenset[int]:
+        return frozenset(r.serial for r in self.records() if r.revoked)
+
+    def publish(self, sign: CrlSigner) -> bytes:
+        with _locked(self.pki_dir):
+            state = read_index(self.pki_dir)
+            state = replace(state, crl_number=state.crl_number + 1)
+            pem = sign(tuple(r for r in state.records if r.revoked), state.crl_number)
+            _write_index(self.pki_dir, state)
+            write_atomic(self.pki_dir / CRL_FILE, pem)
+            return pem
+
+    def crl(self) -> bytes | None:
+        path = self.pki_dir / CRL_FILE
+        return path.read_bytes() if path.is_file() else None

@@ -1,13 +1,16 @@
-"""Revocation: mark certificates revoked in the index and publish ``<pki_dir>/crl.pem``.
+"""Revocation: mark certificates revoked in the CA's index and publish its CRL.
 
-The HTTPS listener does not restart to learn about a revocation: it calls
-:func:`revoked_serials` (or keeps a :class:`RevokedSerials`) and re-reads the CRL
-when the file's modification time changes, so the next handshake is refused.
+The index (``pki/index.py``: the site database, or ``index.json`` for a CA
+without one) is the authority; each revocation signs the next CRL from it,
+keeps it in the index and writes it to ``<pki_dir>/crl.pem`` for tools that
+read a file (``openssl verify -crl_check``). Running listeners do not read the
+file: they keep the revoked serials in memory, refreshed from the database
+(``provisioning/revocations.py``), so every node refuses a revoked certificate
+within seconds and no handshake waits for a query.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,13 +21,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from phoneprov.errors import CertificateError, InputError
 from phoneprov.model import MacAddress
 from phoneprov.pki.files import write_atomic
-from phoneprov.pki.index import CertRecord, IndexState, update_index
+from phoneprov.pki.index import CRL_FILE, CertRecord
 from phoneprov.pki.keys import PrivateKey, PublicKey
 
 if TYPE_CHECKING:
     from phoneprov.pki.authority import CertificateAuthority
 
-CRL_FILE = "crl.pem"
 # Only our own listener reads this CRL, and it ignores nextUpdate; a long life keeps a
 # strict verifier (openssl verify -crl_check, nginx) from failing a year after a revoke.
 CRL_LIFETIME = timedelta(days=365)
@@ -96,14 +98,16 @@ def build_crl(
     return builder.sign(ca_key, digest)
 
 
-def _publish(
-    ca: CertificateAuthority, key: PrivateKey, state: IndexState, now: datetime
-) -> IndexState:
-    """Write crl.pem for ``state`` with the next CRL number; return the state with that number."""
-    state = replace(state, crl_number=state.crl_number + 1)
-    crl = build_crl(ca.cert, key, state.records, state.crl_number, now)
-    write_atomic(crl_path(ca.pki_dir), crl.public_bytes(serialization.Encoding.PEM))
-    return state
+def _publish(ca: CertificateAuthority, key: PrivateKey, now: datetime) -> bytes:
+    """Sign the next CRL from the index, write it to crl.pem; return its PEM."""
+
+    def sign(records: tuple[CertRecord, ...], number: int) -> bytes:
+        crl = build_crl(ca.cert, key, records, number, now)
+        return crl.public_bytes(serialization.Encoding.PEM)
+
+    pem = ca.index.publish(sign)
+    write_atomic(crl_path(ca.pki_dir), pem)
+    return pem
 
 
 def revoke(
@@ -113,37 +117,29 @@ def revoke(
     reason: str,
     now: datetime,
 ) -> list[CertRecord]:
-    """Revoke a serial or every certificate issued to a MAC, then rewrite crl.pem.
+    """Revoke a serial or every certificate issued to a MAC, then publish a new CRL.
 
     Returns the affected records. Raises InputError for an unknown reason, or
     when no certificate of this CA has that serial or MAC.
     """
     check_reason(reason)
     when = now.replace(microsecond=0)
-
-    def change(state: IndexState) -> tuple[IndexState, list[CertRecord]]:
-        if isinstance(target, MacAddress):
-            chosen = [r for r in state.records if r.mac == target.value]
-            missing = f"no certificate of this CA was issued to MAC {target}"
-        else:
-            chosen = [r for r in state.records if r.serial == target]
-            missing = f"serial {target:X} was not issued by the CA in {ca.pki_dir}"
-        if not chosen:
-            raise InputError(missing, "List what was issued with `phoneprov ca list`.")
-        done: list[CertRecord] = []
-        for record in chosen:
-            updated = record if record.revoked else record.revoke(when, reason)
-            state = state.with_record(updated)
-            done.append(updated)
-        return _publish(ca, key, state, when), done
-
-    return update_index(ca.pki_dir, change)
+    if isinstance(target, MacAddress):
+        serials = [r.serial for r in ca.index.for_mac(target.value)]
+        missing = f"no certificate of this CA was issued to MAC {target}"
+    else:
+        serials = [target]
+        missing = f"serial {target:X} was not issued by the CA in {ca.pki_dir}"
+    done = ca.index.revoke(serials, when, reason) if serials else []
+    if not done:
+        raise InputError(missing, "List what was issued with `phoneprov ca list`.")
+    _publish(ca, key, when)
+    return done
 
 
 def write_crl(ca: CertificateAuthority, key: PrivateKey, now: datetime) -> Path:
     """Sign and write a fresh CRL for ``ca``; return its path."""
-    when = now.replace(microsecond=0)
-    update_index(ca.pki_dir, lambda state: (_publish(ca, key, state, when), None))
+    _publish(ca, key, now.replace(microsecond=0))
     return crl_path(ca.pki_dir)
 
 
@@ -172,27 +168,3 @@ def revoked_serials(pki_dir: Path) -> frozenset[int]:
     """Return the serials listed in ``<pki_dir>/crl.pem`` (empty if there is no CRL)."""
     crl = load_crl(pki_dir)
     return frozenset(entry.serial_number for entry in crl) if crl is not None else frozenset()
-
-
-class RevokedSerials:
-    """The revoked serials of one CA, re-read only when crl.pem changes on disk.
-
-    For the HTTPS listener: call :meth:`get` per handshake; it costs one ``stat``.
-    """
-
-    def __init__(self, pki_dir: Path) -> None:
-        self.pki_dir = pki_dir
-        self._stamp: tuple[int, int] | None = None
-        self._serials: frozenset[int] = frozenset()
-
-    def get(self) -> frozenset[int]:
-        """Return the current revoked serials; raise CertificateError if the CRL is damaged."""
-        try:
-            info = crl_path(self.pki_dir).stat()
-            stamp: tuple[int, int] | None = (info.st_mtime_ns, info.st_size)
-        except FileNotFoundError:
-            stamp = None
-        if stamp != self._stamp:
-            self._serials = revoked_serials(self.pki_dir) if stamp is not None else frozenset()
-            self._stamp = stamp
-        return self._serials

@@ -6,9 +6,12 @@ or ASGI (flask-httpauth is Flask-only). Scope is what phones and curl use: MD5,
 
 Nonces are stateless and tamper-proof: ``base64(issued_at || salt || HMAC(secret,
 issued_at || salt))``, so every worker process that shares the secret accepts
-them. Replay is stopped by ``NonceCounts``: each (nonce, nc) is accepted once
-and nc must grow (RFC 7616 §3.4). Expired nonces get ``stale=true`` so the client
-retries with the same password without asking the user (RFC 7616 §3.3).
+them. Replay is stopped by a ``NonceCounter``: each (nonce, nc) is accepted once
+and nc must grow (RFC 7616 §3.4). ``NonceCounts`` keeps them in memory for one
+process; nodes sharing a database pass one that keeps them there, with the time
+each nonce expires, so a count accepted by one node is a replay on every other.
+Expired nonces get ``stale=true`` so the client retries with the same password
+without asking the user (RFC 7616 §3.3).
 
 A response is bound to the request it came with: its ``uri`` must be the
 request-target exactly as sent, query included (RFC 7616 §3.4.6), so a header
@@ -27,6 +30,7 @@ import re
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.request import parse_http_list, parse_keqv_list
 
 _SALT_BYTES = 12
@@ -100,22 +104,37 @@ def parse_authorization(header: str | None) -> Credentials | None:
     )
 
 
+class NonceCounter(Protocol):
+    """Where the nonce counts already accepted are kept."""
+
+    def accept(self, nonce: str, nc: int, expires: float) -> bool:
+        """Record nc for nonce; False if it is not greater than the last one (a replay)."""
+        ...
+
+    def spend(self, nonce: str, expires: float) -> bool:
+        """Use a nonce up (a response without qop); False if it was used before at all."""
+        ...
+
+
 class NonceCounts:
-    """Highest nc seen per nonce, bounded (oldest nonces forgotten first)."""
+    """Highest nc seen per nonce in this process, bounded (oldest nonces forgotten first)."""
 
     def __init__(self, capacity: int = 100_000) -> None:
         self._seen: OrderedDict[str, int] = OrderedDict()
         self._capacity = capacity
 
-    def accept(self, nonce: str, nc: int) -> bool:
-        """Record nc for nonce; False if it is not greater than the last one (a replay)."""
+    def accept(self, nonce: str, nc: int, expires: float = 0.0) -> bool:
+        """Record nc for nonce; False if it is not greater than the last one (a replay).
+
+        ``expires`` is not needed here: the capacity bounds what is kept.
+        """
         last = self._seen.get(nonce)
         if last is not None and nc <= last:
             return False
         self._record(nonce, nc)
         return True
 
-    def spend(self, nonce: str) -> bool:
+    def spend(self, nonce: str, expires: float = 0.0) -> bool:
         """Use a nonce up (a response without qop); False if it was used before at all.
 
         Without qop there is no count to tell a second request from a copy of the
@@ -139,7 +158,13 @@ class DigestAuthority:
     """Issues challenges and checks responses for one realm."""
 
     def __init__(
-        self, secret: bytes, realm: str, lifetime: int = 300, *, allow_without_qop: bool = False
+        self,
+        secret: bytes,
+        realm: str,
+        lifetime: int = 300,
+        *,
+        allow_without_qop: bool = False,
+        counts: NonceCounter | None = None,
     ) -> None:
         if len(secret) < 16:
             raise ValueError("digest nonce secret must be at least 16 bytes")
@@ -147,7 +172,7 @@ class DigestAuthority:
         self.lifetime = lifetime
         self.allow_without_qop = allow_without_qop
         self._secret = secret
-        self.counts = NonceCounts()
+        self.counts: NonceCounter = counts if counts is not None else NonceCounts()
 
     def _sign(self, body: bytes) -> bytes:
         return hmac.new(self._secret, body, hashlib.sha256).digest()[:_MAC_BYTES]
@@ -212,9 +237,11 @@ class DigestAuthority:
             return Verdict.BAD_RESPONSE
         if age > self.lifetime:
             return Verdict.STALE
+        # After this instant the nonce is answered stale, so its count need not be kept.
+        expires = now - age + self.lifetime + 1
         if creds.qop == "auth":
             assert creds.nc is not None
-            fresh = self.counts.accept(creds.nonce, int(creds.nc, 16))
+            fresh = self.counts.accept(creds.nonce, int(creds.nc, 16), expires)
         else:
-            fresh = self.counts.spend(creds.nonce)
+            fresh = self.counts.spend(creds.nonce, expires)
         return Verdict.OK if fresh else Verdict.REPLAY

@@ -150,9 +150,108 @@ def _sealed_ha1(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE credentials ALTER COLUMN ha1 TYPE VARCHAR(256)"))
 
 
+# The admin API (issue 14): administrators, API tokens, the append-only audit trail.
+administrators = sa.Table(
+    "administrators",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(256), nullable=False),  # argon2id
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+admin_tokens = sa.Table(
+    "admin_tokens",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("expires", sa.Float, nullable=True),
+    sa.Column("revoked", sa.Float, nullable=True),
+    sa.Column("created_by", sa.String(128), nullable=False, server_default=""),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False, index=True),
+    sa.Column("target", sa.String(256), nullable=False, server_default="", index=True),
+    sa.Column("changes", sa.Text, nullable=False, server_default="{}"),  # JSON
+)
+
+
+def _admin(conn: sa.Connection) -> None:
+    """Administrators, API tokens and the audit trail; indexes for the fleet pages."""
+    metadata.create_all(conn, tables=[administrators, admin_tokens, audit_log])
+    for column in ("model", "firmware", "last_seen", "status"):
+        conn.execute(
+            sa.text(f"CREATE INDEX IF NOT EXISTS ix_devices_{column} ON devices ({column}, mac)")
+        )
+
+
+# Fleet actions and rollouts (issue 18), created by the Alembic revision ``0007``
+# (store/migrations/versions/r0007_fleet_actions.py). ``phone_access`` holds the address each phone
+# last proved who it is from (its certificate or device account) and its admin password
+# for the REST API, sealed with the site key like SIP passwords (store/secrets.py).
+phone_access = sa.Table(
+    "phone_access",
+    metadata,
+    sa.Column("mac", sa.String(12), primary_key=True),
+    sa.Column("address", sa.String(64), nullable=False, server_default=""),
+    sa.Column("seen", sa.Float, nullable=True),
+    sa.Column("admin_password", sa.String(256), nullable=False, server_default=""),
+    sa.Column("rest_port", sa.Integer, nullable=True),  # revision 0008; NULL: [fleet] rest_port
+)
+
+fleet_actions = sa.Table(
+    "fleet_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.Column("mac", sa.String(12), nullable=False, index=True),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(24), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("confirmed", sa.Float, nullable=True),
+)
+
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("plan", sa.Text, nullable=False),  # JSON (protocols/rollout_plan.py)
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("wave", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("wave_started", sa.Float, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("finished", sa.Float, nullable=True),  # revision 0008
+    sa.Column("checked", sa.Float, nullable=True),  # revision 0008
+)
+
+rollout_phones = sa.Table(
+    "rollout_phones",
+    metadata,
+    sa.Column("rollout", sa.String(64), primary_key=True),
+    sa.Column("mac", sa.String(12), primary_key=True),
+    sa.Column("wave", sa.Integer, nullable=False),
+    sa.Column("previous", sa.String(32), nullable=False, server_default=""),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("baseline", sa.Text, nullable=False, server_default=""),  # revision 0008
+    sa.Index("ix_rollout_phones_mac", "mac"),  # revision 0008: a phone's rollout, per request
+)
+
+
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [
     _v1,
     _ucupdate_requests,
     _inventory,
     _sealed_ha1,
+    _admin,
 ]

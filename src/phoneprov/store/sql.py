@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from phoneprov import __version__
 from phoneprov.errors import StoreError
 from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.records import (
@@ -25,13 +26,19 @@ from phoneprov.records import (
     merge_sightings,
 )
 from phoneprov.store import schema
+from phoneprov.store.admin import AdminStore
+from phoneprov.store.certificates import CertificateBook
 from phoneprov.store.firmware import FirmwareStore
+from phoneprov.store.fleet import FleetViews
+from phoneprov.store.fleetactions import FleetActionStore
 from phoneprov.store.inventory import InventoryStore
 from phoneprov.store.lync import LyncLog
+from phoneprov.store.migrate import SchemaMode, current_version, migrate
+from phoneprov.store.nodes import NodeBook
+from phoneprov.store.nonces import SharedNonceCounts, SiteSecrets
 from phoneprov.store.secrets import KEY_FILE, PREFIX, SecretBox
 
 log = logging.getLogger("phoneprov.store")
-MIGRATION_LOCK = 0x70686F6E  # pg_advisory_xact_lock key: "phon"
 
 
 def _row_to_device(row: sa.Row[tuple[object, ...]]) -> DeviceRecord:
@@ -61,18 +68,24 @@ def _row_to_device(row: sa.Row[tuple[object, ...]]) -> DeviceRecord:
 class SqlStore:
     """Devices, events and credentials in one database."""
 
-    def __init__(self, url: str, box: SecretBox | None = None, *, migrate: bool = True) -> None:
-        """Open ``url``; ``migrate=False`` changes nothing in it (``db upgrade --check``)."""
+    def __init__(
+        self, url: str, box: SecretBox | None = None, *, mode: SchemaMode = "upgrade"
+    ) -> None:
+        """Open ``url`` and migrate it as ``mode`` says (``store/migrate.py``); "as-is"
+        changes nothing in it (``db upgrade --check``). ``versions`` is the schema
+        version before and after."""
         self.url = url
         self.box = box  # encrypts SIP passwords and digest HA1 values at rest (store/secrets.py)
         try:
             self.engine = sa.create_engine(url, future=True)
             if url.startswith("sqlite"):
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            if migrate:
-                self.migrate()
-                if box is not None:
-                    self._seal_clear_ha1()
+            self.versions = (0, 0) if mode == "as-is" else migrate(self.engine, mode, __version__)
+            if mode != "as-is" and box is not None:
+                self._seal_clear_ha1()
+        except StoreError:
+            self.engine.dispose()
+            raise
         except sa.exc.SQLAlchemyError as error:
             self.engine.dispose()  # a failed start must not keep a pooled connection open
             raise StoreError(
@@ -84,6 +97,13 @@ class SqlStore:
         self._inventory = InventoryStore(self.engine, box)
         self._firmware = FirmwareStore(self.engine)
         self._lync = LyncLog(self.engine)
+        self._admin = AdminStore(self.engine, _row_to_device)
+        self._fleet_actions = FleetActionStore(self.engine, box)
+        self._fleet = FleetViews(self.engine, _row_to_device)
+        self.certificates = CertificateBook(self.engine)
+        self.secrets = SiteSecrets(self.engine, box)
+        self.nonces = SharedNonceCounts(self.engine)
+        self.nodes = NodeBook(self.engine)
 
     @property
     def inventory(self) -> InventoryStore:
@@ -97,33 +117,27 @@ class SqlStore:
     def lync(self) -> LyncLog:
         return self._lync
 
-    def migrate(self) -> None:
-        """Bring the schema up to date; nodes starting together migrate one at a time."""
-        with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                # Held until this transaction ends: a second node waits, then finds the
-                # schema current (two CREATE TABLEs at once fail on pg_type's index).
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-            schema.schema_version.create(conn, checkfirst=True)
-            current = conn.execute(sa.select(sa.func.max(schema.schema_version.c.version)))
-            version = current.scalar() or 0
-            for number, migration in enumerate(schema.MIGRATIONS, start=1):
-                if number > version:
-                    migration(conn)
-                    conn.execute(schema.schema_version.insert().values(version=number))
+    @property
+    def admin(self) -> AdminStore:
+        return self._admin
+
+    @property
+    def fleet_actions(self) -> FleetActionStore:
+        return self._fleet_actions
+
+    @property
+    def fleet(self) -> FleetViews:
+        return self._fleet
 
     def schema_version(self) -> int:
-        """The last migration applied to this database (0: none), read without migrating.
+        """The schema version of this database (0: none), read without migrating.
 
         Raises StoreError when the database cannot be reached (a store opened with
         ``migrate=False`` has not connected yet).
         """
         try:
             with self.engine.connect() as conn:
-                if not sa.inspect(conn).has_table(schema.schema_version.name):
-                    return 0
-                current = conn.execute(sa.select(sa.func.max(schema.schema_version.c.version)))
-                return int(current.scalar() or 0)
+                return current_version(conn)
         except sa.exc.SQLAlchemyError as error:
             raise StoreError(
                 f"cannot read the schema version of {_safe_url(self.url)}: "
@@ -235,6 +249,8 @@ class SqlStore:
             # A phone listener saw these phones: records the anonymous Lync/SfB update
             # endpoint created are no longer only its word (store/lync.py).
             LyncLog.confirm(conn, list(merged))
+            # Where each phone proved who it is from: the only address fleet actions use.
+            FleetActionStore.note_addresses(conn, merged.values())
             owned = [mac for mac, s in merged.items() if s.own_identity]
             if owned:
                 # Once set, never cleared: the public account may no longer write the files

@@ -1,0 +1,1 @@
+"""Alembic's environment and revisions for the site database (run by ``store/migrate.py``)."""
