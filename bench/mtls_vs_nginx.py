@@ -1,11 +1,14 @@
 """Issue 2's figure: mutual-TLS requests with a new TLS connection per request,
 phoneprov against nginx (``ssl_verify_client on``, same certificates and files).
 
-Each server is pinned to CPU 0 (``taskset``), ``ab -E`` (new connection per
-request, no ``-k``) to CPU 1. The figure is server CPU time per request
-(utime+stime of the process tree, /proc) -- nginx's divided by phoneprov's --
-for 1 and 2 workers, ECDSA P-256 and RSA-2048 server keys. Also: phoneprov's
-resident memory holding 1,000 idle mutual-TLS connections.
+With 1 worker each server is pinned to CPU 0 (``taskset``), ``ab -E`` (new
+connection per request, no ``-k``) to CPU 1. With 2 workers the server gets both
+CPUs and ab shares them (a 2-core machine has no third core for the load
+generator): that row shows throughput with a core per worker, ab's own CPU
+included. The figure is server CPU time per request (utime+stime of the process
+tree, /proc) -- nginx's divided by phoneprov's -- for ECDSA P-256 and RSA-2048
+server keys. Also: phoneprov's resident memory holding 1,000 idle mutual-TLS
+connections.
 
 Run: ``python -m bench.mtls_vs_nginx [--seconds 8] [--concurrency 32]``.
 """
@@ -30,12 +33,12 @@ DEMO = "0004f2000001"
 FILE = "000000000000.cfg"  # every phone asks for it; phoneprov renders it per request
 
 
-def ab(url: str, client_pem: Path, seconds: float, concurrency: int) -> dict[str, float]:
-    """Run ``ab -E`` on CPU 1; return requests/s, completed, failed and non-2xx counts."""
+def ab(url: str, client_pem: Path, seconds: float, concurrency: int, cpus: str) -> dict[str, float]:
+    """Run ``ab -E`` on ``cpus``; return requests/s, completed, failed and non-2xx counts."""
     command = [
         "taskset",
         "-c",
-        "1",
+        cpus,
         "ab",
         "-q",
         "-r",
@@ -64,11 +67,11 @@ def ab(url: str, client_pem: Path, seconds: float, concurrency: int) -> dict[str
 
 
 def measure(
-    pid: int, url: str, client_pem: Path, seconds: float, concurrency: int
+    pid: int, url: str, client_pem: Path, seconds: float, concurrency: int, cpus: str
 ) -> dict[str, float]:
-    ab(url, client_pem, 1.0, concurrency)  # warm-up (stack_perf.md: 1 s)
+    ab(url, client_pem, 1.0, concurrency, cpus)  # warm-up (stack_perf.md: 1 s)
     before = cpu_seconds(pid)
-    result = ab(url, client_pem, seconds, concurrency)
+    result = ab(url, client_pem, seconds, concurrency, cpus)
     used = cpu_seconds(pid) - before
     result["server_cpu_us_per_request"] = round(used * 1e6 / max(result["complete"], 1), 1)
     return result
@@ -146,7 +149,8 @@ def main() -> None:
             exporter.stop()
         for key, site in (("ecdsa-p256", ec_site), ("rsa-2048", rsa_site)):
             for workers in (1, 2):
-                server = start_phoneprov(site, ports, workers=workers)
+                cpus, ab_cpus = ("0", "1") if workers == 1 else ("0,1", "0,1")
+                server = start_phoneprov(site, ports, workers=workers, cpus=cpus)
                 try:
                     ours = measure(
                         server.process.pid,
@@ -154,6 +158,7 @@ def main() -> None:
                         client_pem,
                         args.seconds,
                         args.concurrency,
+                        ab_cpus,
                     )
                 finally:
                     server.stop()
@@ -162,7 +167,7 @@ def main() -> None:
                     work / f"nginx-{key}-{workers}",
                     root,
                     workers=workers,
-                    cpus="0",
+                    cpus=cpus,
                     key_types=("ec", "rsa") if key == "ecdsa-p256" else ("rsa",),
                 )
                 try:
@@ -172,12 +177,15 @@ def main() -> None:
                         client_pem,
                         args.seconds,
                         args.concurrency,
+                        ab_cpus,
                     )
                 finally:
                     nginx.stop()
                 row = {
                     "server_key": key,
                     "workers": workers,
+                    "server_cpus": cpus,
+                    "ab_cpus": ab_cpus,
                     "phoneprov": ours,
                     "nginx": theirs,
                     "figure_nginx_over_phoneprov": round(

@@ -24,7 +24,7 @@ from typing import Any
 from phoneprov.provisioning.site import init_site
 
 PHONEPROV = str(Path(sys.executable).with_name("phoneprov"))
-URL_LINE = re.compile(r"^\s+(http|https|ftp|tftp)\s+\w+://\S+?:(\d+)/")
+URL_LINE = re.compile(r"^\s+(http|https|ftp|tftp|admin)\s+\w+://\S+?:(\d+)/")
 DEMO_MAC = "0004f2000001"
 
 
@@ -165,6 +165,8 @@ def start_server(
         "--ftp-port",
         "0",
         "--tftp-port",
+        "0",
+        "--admin-port",
         "0",
         *extra,
     ]

@@ -140,6 +140,13 @@ def storm(
         min=1.0,
         help="Stop after this long; unfinished boots count as failed.",
     ),
+    rate: float | None = typer.Option(
+        None,
+        "--rate",
+        min=0.01,
+        help="Start at most this many boots per second (default: as many as --concurrency "
+        "allows). Below the server's capacity, the latency is what phones see on a busy day.",
+    ),
     output: OutputFormat = typer.Option(OutputFormat.text, "--format", help="text or json."),
 ) -> None:
     """Boot many simulated phones at once; print rates, latency and failures by reason.
@@ -165,6 +172,7 @@ def storm(
         password=password,
         app_url=app_url,
         max_seconds=max_seconds,
+        rate=rate,
     )
     progress = Progress(
         TextColumn("boot storm"),

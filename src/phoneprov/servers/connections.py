@@ -8,8 +8,9 @@ them its file descriptors, until phones can no longer connect. So:
   ``[limits] max_connections_per_address`` open and the process fewer than
   ``max_connections``; past a cap it is closed at once (TCP reset);
 - from the moment it is accepted, a connection has ``header_timeout`` seconds
-  to finish the TLS handshake (HTTPS) and send the headers of its first
-  request. Bytes arriving do not extend the deadline, as they do in servers
+  to finish the TLS handshake (HTTPS, whose threaded listener keeps the same
+  deadline with its own watchdog: ``servers.phonehttp``) and send the headers
+  of its first request. Bytes arriving do not extend the deadline, as they do in servers
   that only time out idle reads. Later requests on a kept-alive connection get
   as long from the end of the previous response (aiohttp's keep-alive timer,
   which closes a connection still waiting for a whole request).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -41,9 +43,6 @@ MAX_LOGGED_ADDRESSES = 10000  # addresses remembered for LOG_EVERY; older ones a
 # Descriptors kept for everything but idle phone connections: the database, log
 # files, FTP and TFTP sockets, and the files being sent.
 FD_RESERVE = 1024
-# asyncio's own TLS handshake timer is only a backstop: the deadline closes the
-# connection first and writes the one security line per address.
-HANDSHAKE_BACKSTOP = 5.0
 
 
 def connection_budget(wanted: int) -> tuple[int, str]:
@@ -80,13 +79,23 @@ class ConnectionReports:
         self.audit = audit
         self.clock = clock
         self.quiet: dict[str, tuple[float, Counter[Reason]]] = {}
+        self._lock = threading.Lock()  # the HTTPS listener's threads report too
 
     def note(self, ip: str, protocol: str, reason: Reason, detail: str) -> None:
+        with self._lock:
+            line = self._line(ip, reason, detail)
+        if line is not None:
+            self.audit.refused(
+                protocol=protocol, ip=ip, identity="-", reason=reason.value, detail=line
+            )
+
+    def _line(self, ip: str, reason: Reason, detail: str) -> str | None:
+        """The detail of the line to write now, or None (counted for the next one)."""
         now = self.clock()
         entry = self.quiet.get(ip)
         if entry is not None and now - entry[0] < LOG_EVERY:
             entry[1][reason] += 1
-            return
+            return None
         if entry is not None and entry[1]:
             # Tokens without spaces: the audit would escape each one (docs/security.md).
             unwritten = "/".join(f"{r.value}:{n}" for r, n in sorted(entry[1].items()))
@@ -94,9 +103,7 @@ class ConnectionReports:
         if len(self.quiet) >= MAX_LOGGED_ADDRESSES:
             self.quiet = {a: e for a, e in self.quiet.items() if now - e[0] < LOG_EVERY}
         self.quiet[ip] = (now, Counter())
-        self.audit.refused(
-            protocol=protocol, ip=ip, identity="-", reason=reason.value, detail=detail
-        )
+        return detail
 
 
 class Slot:
@@ -110,7 +117,7 @@ class Slot:
         self.admission = admission
         self.ip = ip
         self.protocol = protocol
-        self.raw = raw  # the TCP transport: closing it also ends a TLS session on top
+        self.raw = raw
         self.expired = False
         self.released = False
         loop = asyncio.get_running_loop()
@@ -145,7 +152,8 @@ class Slot:
 
 
 class Admission:
-    """Connection counts and deadlines for one serve process, shared by HTTP and HTTPS."""
+    """Connection counts and deadlines for one serve process, shared by HTTP (on the event
+    loop) and HTTPS (in its own threads: the counts are changed under a lock)."""
 
     def __init__(self, limits: LimitsSettings, audit: Audit, max_connections: int) -> None:
         self.limits = limits
@@ -156,43 +164,75 @@ class Admission:
         # Transport -> slot until its first request's headers have arrived; the
         # middleware finds the slot by the transport aiohttp hands the request.
         self.waiting: dict[asyncio.BaseTransport, Slot] = {}
+        # Transport -> the phone's address a balancer's PROXY header named (servers.proxied).
+        self.remotes: dict[asyncio.BaseTransport, str] = {}
+        self._lock = threading.Lock()
 
-    def admit(self, transport: asyncio.Transport, protocol: str) -> Slot | None:
-        """A slot for a connection just accepted, or None after closing it (over a cap)."""
-        peer = transport.get_extra_info("peername")
-        ip = str(peer[0]) if peer else "-"
-        here = self.by_address.get(ip, 0)
-        if self.open >= self.max_connections:
-            self._refuse(
-                transport,
-                ip,
-                protocol,
-                Reason.SERVER_FULL,
-                f"open:{self.open},limit:{self.max_connections}",
-            )
+    def admit(
+        self, transport: asyncio.Transport, protocol: str, ip: str | None = None
+    ) -> Slot | None:
+        """A slot for a connection just accepted, or None after closing it (over a cap).
+
+        ``ip``: the client's address when it is not the peer's (a PROXY header's)."""
+        proxied = ip is not None
+        if ip is None:
+            peer = transport.get_extra_info("peername")
+            ip = str(peer[0]) if peer else "-"
+        if not self.admit_address(ip, protocol, transport.abort):
             return None
-        if here >= self.limits.max_connections_per_address:
-            self._refuse(
-                transport,
-                ip,
-                protocol,
-                Reason.TOO_MANY_CONNECTIONS,
-                f"open:{here},limit:{self.limits.max_connections_per_address}",
-            )
-            return None
-        self.open += 1
-        self.by_address[ip] = here + 1
+        if proxied:
+            self.remotes[transport] = ip
         return Slot(self, ip, protocol, transport)
 
-    def _refuse(
-        self, transport: asyncio.Transport, ip: str, protocol: str, reason: Reason, why: str
-    ) -> None:
-        # abort, not close: a reset frees the socket now, without a FIN_WAIT on our side.
-        transport.abort()
+    def admit_address(
+        self,
+        ip: str,
+        protocol: str,
+        refuse: Callable[[], None] | None = None,
+        *,
+        per_address: bool = True,
+    ) -> bool:
+        """Count a connection from ``ip`` in, or refuse it (False) when over a cap: then
+        ``refuse`` closes it (with a reset: the socket is freed now, without a FIN_WAIT on
+        our side) and the refusal is reported. ``leave`` counts it out. ``per_address``
+        False: a balancer's connection, whose own cap is checked by ``move``."""
+        with self._lock:
+            here = self.by_address.get(ip, 0)
+            if self.open >= self.max_connections:
+                reason = Reason.SERVER_FULL
+                why = f"open:{self.open},limit:{self.max_connections}"
+            elif per_address and here >= self.limits.max_connections_per_address:
+                reason = Reason.TOO_MANY_CONNECTIONS
+                why = f"open:{here},limit:{self.limits.max_connections_per_address}"
+            else:
+                self.open += 1
+                self.by_address[ip] = here + 1
+                return True
+        if refuse is not None:
+            refuse()
         self.reports.note(ip, protocol, reason, why)
+        return False
+
+    def move(self, old: str, new: str, protocol: str) -> bool:
+        """Count an admitted connection under ``new`` (the phone a balancer's PROXY header
+        named) instead of ``old``; False when ``new`` is over its cap (reported; the
+        connection stays counted under ``old`` until ``leave(old)``)."""
+        with self._lock:
+            here = self.by_address.get(new, 0)
+            if here < self.limits.max_connections_per_address:
+                self.by_address[new] = here + 1
+                self._forget(old)
+                return True
+        why = f"open:{here},limit:{self.limits.max_connections_per_address}"
+        self.reports.note(new, protocol, Reason.TOO_MANY_CONNECTIONS, why)
+        return False
 
     def leave(self, ip: str) -> None:
-        self.open -= 1
+        with self._lock:
+            self.open -= 1
+            self._forget(ip)
+
+    def _forget(self, ip: str) -> None:
         left = self.by_address[ip] - 1
         if left:
             self.by_address[ip] = left
@@ -210,41 +250,34 @@ class Admission:
             slot = self.waiting.pop(request.transport, None)
             if slot is not None:
                 slot.headers_done()
+        if self.remotes and request.transport is not None:
+            phone = self.remotes.get(request.transport)
+            if phone is not None:
+                request = request.clone(remote=phone)
         return await handler(request)
 
 
 class Guarded(asyncio.Protocol):
-    """A listener's protocol (aiohttp's request handler) behind an admission slot.
-
-    For HTTP the slot is taken when the connection is made; the HTTPS gate takes it
-    at accept, before the handshake, and passes it in.
-    """
+    """A listener's protocol (aiohttp's request handler) behind an admission slot,
+    taken when the connection is made."""
 
     def __init__(
-        self,
-        factory: Callable[[], asyncio.Protocol],
-        admission: Admission,
-        protocol: str,
-        slot: Slot | None = None,
+        self, factory: Callable[[], asyncio.Protocol], admission: Admission, protocol: str
     ) -> None:
         self.factory = factory
         self.admission = admission
         self.protocol = protocol
-        self.slot = slot
-        # Under TLS the handler must exist before connection_made: asyncio's start_tls
-        # passes on the request bytes that came with the client's Finished message
-        # (TLS 1.3, RFC 8446 §2) as soon as the handshake completes, before the gate
-        # can call connection_made.
-        self.inner: asyncio.Protocol | None = factory() if slot is not None else None
+        self.slot: Slot | None = None
+        self.inner: asyncio.Protocol | None = None
         self.transport: asyncio.BaseTransport | None = None
+        self.ip: str | None = None  # the phone's address, when a PROXY header named it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # TCP, or TLS on top of it
+        assert isinstance(transport, asyncio.Transport)
+        self.slot = self.admission.admit(transport, self.protocol, self.ip)
         if self.slot is None:
-            self.slot = self.admission.admit(transport, self.protocol)
-            if self.slot is None:
-                return
-        inner = self.inner = self.inner or self.factory()
+            return
+        inner = self.inner = self.factory()
         self.transport = transport
         self.admission.waiting[transport] = self.slot
         # Transports look these up on the protocol for every event: binding the inner
@@ -265,6 +298,7 @@ class Guarded(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.transport is not None:
             self.admission.waiting.pop(self.transport, None)
+            self.admission.remotes.pop(self.transport, None)
         if self.slot is not None:
             self.slot.release()
         if self.inner is not None:

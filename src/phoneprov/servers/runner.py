@@ -26,19 +26,26 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from phoneprov.config import Settings
+from phoneprov.config_cluster import TrustedAddresses
 from phoneprov.errors import ListenError, PhoneprovError
-from phoneprov.protocols.digest import DigestAuthority
 from phoneprov.provisioning.audit import Audit
+from phoneprov.provisioning.rollouts import RolloutTicker
 from phoneprov.provisioning.services import PhoneServices, open_phone_services
 from phoneprov.provisioning.uploads import sweep_partial_uploads
+from phoneprov.servers.admin.listener import start_admin
 from phoneprov.servers.connections import Admission, Guarded, connection_budget
+from phoneprov.servers.edge import start_edge
 from phoneprov.servers.ftp.server import start_ftp
-from phoneprov.servers.http import InFlight, PhoneHandler, build_app
-from phoneprov.servers.lync import LyncHandler, lync_routes
+from phoneprov.servers.http import InFlight, build_app
+from phoneprov.servers.lync import LyncHandler
+from phoneprov.servers.phonehttp.aio import AioPhoneApp
+from phoneprov.servers.phonehttp.listener import HttpsListener
+from phoneprov.servers.phonehttp.phone import PhoneHandler
+from phoneprov.servers.phonehttp.router import PhoneRouter
+from phoneprov.servers.proxied import ProxyGate
 from phoneprov.servers.reload import Reloader, TlsContexts
 from phoneprov.servers.tftp import start_tftp
 from phoneprov.servers.tls import server_context
-from phoneprov.servers.tlsgate import TlsGate, limit_tls_buffers
 
 GRACE = 30.0
 SWEEP_SHOWN = 10  # partial uploads named in the start-up line; the rest are counted
@@ -62,11 +69,12 @@ class Running:
     runners: list[web.AppRunner] = field(default_factory=list)
     servers: list[asyncio.AbstractServer] = field(default_factory=list)
     others: list[Closable] = field(default_factory=list)
-    tls_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    apps: list[AioPhoneApp] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     in_flight: list[InFlight] = field(default_factory=list)
     admission: Admission | None = None  # HTTP and HTTPS connection caps and deadline
+    proxy: ProxyGate | None = None  # PROXY protocol headers from [cluster] proxy_from
     tls: TlsContexts | None = None  # the HTTPS context, which a reload (SIGHUP) replaces
 
     async def stop(self) -> None:
@@ -81,8 +89,8 @@ class Running:
         await asyncio.gather(*others, return_exceptions=True)
         for runner in self.runners:
             await runner.cleanup()
-        for task in list(self.tls_tasks):
-            task.cancel()
+        for app in self.apps:
+            app.close()
         self.services.close()
 
 
@@ -115,6 +123,21 @@ def _listen_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
+def _listeners_bound(running: Running) -> bool:
+    """Every enabled HTTP and HTTPS listener has its port (for the admin API's /readyz)."""
+    s = running.settings
+    wanted = [name for name, on in (("http", s.http.enabled), ("https", s.https.enabled)) if on]
+    return all(running.ports.get(name) for name in wanted)
+
+
+def _admin_host(settings: Settings) -> str:
+    """Where administrators reach the admin listener: its bind address unless it is all."""
+    host = settings.admin.bind
+    if host in ("0.0.0.0", "::"):
+        return _display_host(settings)
+    return f"[{host}]" if ":" in host else host
+
+
 def _display_host(settings: Settings) -> str:
     host = settings.primary_fqdn
     return f"[{host}]" if ":" in host else host
@@ -132,6 +155,8 @@ async def start(
     if warning:
         log.warning("%s", warning)
     running.admission = Admission(settings.limits, audit, cap)
+    trusted = TrustedAddresses(settings.cluster.proxy_from)
+    running.proxy = ProxyGate(trusted, running.admission, audit)
     host = _display_host(settings)
     try:
         if settings.http.enabled:
@@ -140,27 +165,44 @@ async def start(
         if settings.https.enabled:
             await _start_https(running, audit, reuse_port)
             running.urls["https"] = f"https://{host}:{running.ports['https']}/"
+        if settings.edge.socket:  # nginx in front (edge mode, servers/edge.py)
+            running.others.append(await start_edge(settings, services, running.lync, audit, GRACE))
+            running.urls["edge"] = f"unix:{settings.edge.socket}"
         for name, starter in _optional_starters(settings):
             handle = await starter(settings, services)
             running.others.append(handle)
             running.ports[name] = int(getattr(handle, "port", 0))
             running.urls[name] = f"{name}://{host}:{running.ports[name]}/"
+        if settings.admin.enabled:
+            admin = await start_admin(settings, services, lambda: _listeners_bound(running))
+            running.others.append(admin)
+            running.ports["admin"] = admin.port
+            running.urls["admin"] = f"https://{_admin_host(settings)}:{admin.port}/api/v1/"
+            running.urls["console"] = f"https://{_admin_host(settings)}:{admin.port}/console/"
     except BaseException:
         await running.stop()
         raise
     return running
 
 
+def _bound(name: str, bind: str, port: int, reuse_port: bool) -> socket.socket:
+    try:
+        return _listen_socket(bind, port, reuse_port)
+    except OSError as error:
+        raise _bind_error(error, name.upper(), port, f"--{name}-port") from None
+
+
 async def _listener(
     running: Running, handler: PhoneHandler, name: str, bind: str, port: int, reuse_port: bool
 ) -> tuple[web.AppRunner, socket.socket]:
     """The aiohttp runner and the bound socket of one phone listener."""
-    routes = lync_routes(running.lync, secure=handler.secure)
     tracker = InFlight()
     running.in_flight.append(tracker)
     assert running.admission is not None
+    app = AioPhoneApp(PhoneRouter(handler, running.lync), running.admission.max_connections)
+    running.apps.append(app)
     runner = web.AppRunner(
-        build_app(handler, routes, tracker, running.admission.middleware),
+        build_app(app.handle, tracker, running.admission.middleware),
         access_log=None,
         shutdown_timeout=GRACE,
         # aiohttp closes a kept-alive connection that has not sent a whole next request
@@ -170,34 +212,26 @@ async def _listener(
     )
     await runner.setup()
     running.runners.append(runner)
-    try:
-        sock = _listen_socket(bind, port, reuse_port)
-    except OSError as error:
-        raise _bind_error(error, name.upper(), port, f"--{name}-port") from None
+    sock = _bound(name, bind, port, reuse_port)
     running.ports[name] = int(sock.getsockname()[1])
     return runner, sock
 
 
 async def _start_http(running: Running, audit: Audit, reuse_port: bool) -> None:
     settings = running.settings
-    secret = running.services.digest_secret()
     handler = PhoneHandler(
-        running.services,
-        secure=False,
-        authority=DigestAuthority(
-            secret,
-            settings.http.realm,
-            settings.http.nonce_lifetime,
-            allow_without_qop=settings.http.allow_digest_without_qop,
-        ),
+        running.services, secure=False, authority=running.services.digest_authority()
     )
     runner, sock = await _listener(
         running, handler, "http", settings.http.bind, settings.http.port, reuse_port
     )
     assert runner.server is not None and running.admission is not None
+    assert running.proxy is not None
     app_factory, admission = runner.server, running.admission
     server = await asyncio.get_running_loop().create_server(
-        lambda: Guarded(app_factory, admission, "http"), sock=sock, backlog=BACKLOG
+        running.proxy.factory(lambda: Guarded(app_factory, admission, "http"), "http"),
+        sock=sock,
+        backlog=BACKLOG,
     )
     running.servers.append(server)
 
@@ -205,21 +239,23 @@ async def _start_http(running: Running, audit: Audit, reuse_port: bool) -> None:
 async def _start_https(running: Running, audit: Audit, reuse_port: bool) -> None:
     settings = running.settings
     tls = running.tls = TlsContexts(server_context(settings))
-    limit_tls_buffers()
     handler = PhoneHandler(
         running.services, secure=True, identifier=running.services.cert_identifier()
     )
-    runner, sock = await _listener(
-        running, handler, "https", settings.https.bind, settings.https.port, reuse_port
+    assert running.admission is not None
+    sock = _bound("https", settings.https.bind, settings.https.port, reuse_port)
+    listener = HttpsListener(
+        sock,
+        tls,
+        PhoneRouter(handler, running.lync),
+        running.admission,
+        audit,
+        GRACE,
+        proxy=running.proxy,
     )
-    assert runner.server is not None and running.admission is not None
-    app_factory, admission = runner.server, running.admission
-    server = await asyncio.get_running_loop().create_server(
-        lambda: TlsGate(app_factory, tls.current, audit, running.tls_tasks, admission),
-        sock=sock,
-        backlog=BACKLOG,
-    )
-    running.servers.append(server)
+    running.ports["https"] = listener.port
+    running.others.append(listener)
+    listener.start()
 
 
 Starter = Callable[[Settings, PhoneServices], Awaitable[Closable]]
@@ -251,6 +287,8 @@ async def serve_until_signalled(
             settings,
             ftp=dataclasses.replace(settings.ftp, enabled=False),
             tftp=dataclasses.replace(settings.tftp, enabled=False),
+            admin=dataclasses.replace(settings.admin, enabled=False),
+            edge=dataclasses.replace(settings.edge, socket=""),  # one process per socket
         )
     running = await start(settings, reuse_port=reuse_port)
     stop = asyncio.Event()
@@ -259,11 +297,18 @@ async def serve_until_signalled(
         loop.add_signal_handler(sig, stop.set)
     reloader = Reloader(settings.site_dir, running.tls)
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, reloader.reload))
+    node = running.services.join_cluster(running.urls) if primary else None
+    # Running firmware rollouts are checked every [fleet] poll_interval (docs/fleet-actions.md).
+    ticker = RolloutTicker(settings, running.services.store).start() if primary else None
     if on_ready is not None:
         on_ready(running.urls, running.ports)
     await stop.wait()
     log.info("stopping: finishing requests in flight (up to %.0f s)", GRACE)
+    if ticker is not None:
+        await asyncio.to_thread(ticker.stop)
     await running.stop()
+    if node is not None:
+        node.stop()
 
 
 def _free_port(kind: int) -> int:
@@ -281,6 +326,9 @@ def _concrete_ports(settings: Settings) -> Settings:
         https=dataclasses.replace(https, port=https.port or _free_port(socket.SOCK_STREAM)),
         ftp=dataclasses.replace(ftp, port=ftp.port or _free_port(socket.SOCK_STREAM)),
         tftp=dataclasses.replace(tftp, port=tftp.port or _free_port(socket.SOCK_DGRAM)),
+        admin=dataclasses.replace(
+            settings.admin, port=settings.admin.port or _free_port(socket.SOCK_STREAM)
+        ),
     )
 
 
