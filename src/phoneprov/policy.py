@@ -35,6 +35,8 @@ class Action(enum.StrEnum):
     WRITE = "write"
     DELETE = "delete"
     CHECK_UPDATE = "check-update"  # a device asks the Lync update service what to run (SPEC §9)
+    VIEW = "view"  # an administrator reads through the admin API
+    MANAGE = "manage"  # an administrator changes something through the admin API
 
 
 class Owner(enum.StrEnum):
@@ -207,6 +209,9 @@ class Row:
 
 
 ANYONE = frozenset(PrincipalKind)
+ADMINS = frozenset({PrincipalKind.VIEWER, PrincipalKind.OPERATOR, PrincipalKind.ADMIN})
+OPERATORS = frozenset({PrincipalKind.OPERATOR, PrincipalKind.ADMIN})
+ADMIN_ROLE = frozenset({PrincipalKind.ADMIN})
 ANONYMOUS = frozenset({PrincipalKind.ANONYMOUS})
 DEVICES = frozenset({PrincipalKind.DEVICE_CERT, PrincipalKind.DEVICE_ACCOUNT})
 IDENTIFIED = DEVICES | {PrincipalKind.SITE_ACCOUNT}
@@ -221,11 +226,33 @@ WRITE = frozenset({Action.WRITE})
 DELETE = frozenset({Action.DELETE})
 CHANGE = frozenset({Action.WRITE, Action.DELETE})
 CHECK_UPDATE = frozenset({Action.CHECK_UPDATE})
+PHONE_ACTIONS = FILE_ACTIONS | CHECK_UPDATE
+VIEW = frozenset({Action.VIEW})
+MANAGE = frozenset({Action.MANAGE})
+ADMIN_ACTIONS = VIEW | MANAGE
 
 ANY_RESOURCE = frozenset(ResourceKind)
-FILES = ANY_RESOURCE - {ResourceKind.LYNC_UPDATE}  # what lives in the boot directory
+ADMIN_RESOURCES = frozenset(
+    {
+        ResourceKind.FLEET,
+        ResourceKind.SECRETS,
+        ResourceKind.CERTIFICATES,
+        ResourceKind.ACCOUNTS,
+        ResourceKind.ADMINISTRATORS,
+        ResourceKind.AUDIT,
+    }
+)
+PHONE_RESOURCES = ANY_RESOURCE - ADMIN_RESOURCES
+# what lives in the boot directory
+FILES = ANY_RESOURCE - ADMIN_RESOURCES - {ResourceKind.LYNC_UPDATE}
 PUBLIC_FILES = frozenset(
-    {ResourceKind.MASTER, ResourceKind.BOOTSTRAP, ResourceKind.FIRMWARE, ResourceKind.CA_DOWNLOAD}
+    {
+        ResourceKind.MASTER,
+        ResourceKind.BOOTSTRAP,
+        ResourceKind.FIRMWARE,
+        ResourceKind.CA_DOWNLOAD,
+        ResourceKind.SITE_WIDE,  # every phone asks for them on every boot, by the same name
+    }
 )
 SECRET_FILES = frozenset({ResourceKind.DEVICE_FILE, ResourceKind.SHARED})  # may carry secrets
 DEVICE_FILES = frozenset({ResourceKind.DEVICE_FILE})
@@ -243,6 +270,16 @@ TFTP = Protocol.TFTP
 # look like a missing file (the caller's business), so the order of the read rows
 # decides only which reason the security log gets.
 TABLE: tuple[Row, ...] = (
+    # Administrators (issue 14) reach the admin listener only; never a phone's files.
+    Row(ADMINS, PHONE_ACTIONS, PHONE_RESOURCES, _deny(Reason.NOT_A_PHONE)),
+    # The admin API: viewer reads everything but secrets; operator also manages the
+    # fleet (approve, quarantine, import, firmware); admin also the CA, accounts and
+    # administrators, and reads secrets. Nobody changes the audit trail.
+    Row(ADMINS, VIEW, ADMIN_RESOURCES - {ResourceKind.SECRETS}, ALLOW),
+    Row(ADMIN_ROLE, VIEW, frozenset({ResourceKind.SECRETS}), ALLOW),
+    Row(OPERATORS, MANAGE, frozenset({ResourceKind.FLEET}), ALLOW),
+    Row(ADMIN_ROLE, MANAGE, ADMIN_RESOURCES - {ResourceKind.AUDIT}, ALLOW),
+    Row(ADMINS, ADMIN_ACTIONS, ADMIN_RESOURCES, _deny(Reason.NOT_IN_ROLE)),
     # The Lync/SfB device update service: only the device's standing matters.
     Row(ANYONE, CHECK_UPDATE, LYNC_UPDATE, _deny(Reason.ENROLMENT_DENIED), status=DENIED),
     Row(ANYONE, CHECK_UPDATE, LYNC_UPDATE, _deny(Reason.DEVICE_BLOCKED), status=BLOCKED),

@@ -19,6 +19,9 @@ import pytest
 
 from phoneprov.model import DeviceStatus, MacAddress, Principal, PrincipalKind, Protocol
 from phoneprov.policy import (
+    ADMIN_ACTIONS,
+    ADMIN_RESOURCES,
+    ADMINS,
     ANY_ACTION,
     ANY_RESOURCE,
     ANYONE,
@@ -74,6 +77,8 @@ _OLD_PUBLIC_KINDS = (
     ResourceKind.BOOTSTRAP,
     ResourceKind.FIRMWARE,
     ResourceKind.CA_DOWNLOAD,
+    # Issue 12: the two files every phone asks for on every boot (then `shared`) are public.
+    ResourceKind.SITE_WIDE,
 )
 _OLD_ALLOW = (True, Reason.OK)
 
@@ -164,10 +169,15 @@ def _old_write(principal: Principal, resource: Resource, rules: PolicyRules) -> 
     return _old_deny(Reason.UPLOAD_KIND_NOT_ALLOWED)
 
 
-def principals() -> Iterator[Principal]:
-    """Every principal kind, over every protocol, in every status, with and without a MAC."""
+# The kinds the if-chain knew: the administrators' kinds came with the admin API.
+PHONE_KINDS = frozenset(PrincipalKind) - ADMINS
+
+
+def principals(kinds: frozenset[PrincipalKind] = ANYONE) -> Iterator[Principal]:
+    """Every principal kind in ``kinds``, over every protocol, in every status, with and
+    without a MAC."""
     for kind, protocol, status, mac in itertools.product(
-        PrincipalKind, Protocol, (None, *DeviceStatus), (MAC, None)
+        sorted(kinds), Protocol, (None, *DeviceStatus), (MAC, None)
     ):
         yield Principal(kind, protocol, "someone", mac=mac, status=status)
 
@@ -185,9 +195,12 @@ def resources(kinds: frozenset[ResourceKind], rules: PolicyRules) -> Iterator[Re
 
 
 def requests(
-    actions: frozenset[Action], kinds: frozenset[ResourceKind], rules: PolicyRules
+    actions: frozenset[Action],
+    kinds: frozenset[ResourceKind],
+    rules: PolicyRules,
+    who: frozenset[PrincipalKind] = ANYONE,
 ) -> Iterator[tuple[Principal, Action, Resource]]:
-    return itertools.product(principals(), sorted(actions), list(resources(kinds, rules)))
+    return itertools.product(principals(who), sorted(actions), list(resources(kinds, rules)))
 
 
 OWNERS: tuple[Owner | None, ...] = (None, *Owner)
@@ -208,10 +221,11 @@ def first_row(
 
 @pytest.mark.parametrize("rules", RULE_SETS, ids=["default", "reads-all-tftp", "writes-all-tftp"])
 def test_ok_table_decides_as_the_old_if_chain(rules: PolicyRules) -> None:
-    """Without the owner's standing (rows added by decisions/0008), the old answers."""
+    """Without the owner's standing (rows added by decisions/0008), the old answers for
+    every principal the old chain knew (phones and accounts; administrators came later)."""
     old_actions = frozenset({Action.READ, Action.WRITE, Action.DELETE})
     differ = []
-    for principal, action, resource in requests(old_actions, FILES, rules):
+    for principal, action, resource in requests(old_actions, FILES, rules, PHONE_KINDS):
         decision = decide(principal, action, resource, rules)
         old = old_decide(principal, action, resource, rules)
         if (decision.allowed, decision.reason) != old:
@@ -264,22 +278,34 @@ WHO = {
     PrincipalKind.SITE_ACCOUNT: "a per-site account for an administrator's tools",
     PrincipalKind.BOOTSTRAP: "the phones' public default account (`PlcmSpIp`) and any TFTP client",
     PrincipalKind.ANONYMOUS: "no account and no certificate (Lync/SfB update requests)",
+    PrincipalKind.VIEWER: "an administrator or API token with the viewer role (admin API)",
+    PrincipalKind.OPERATOR: "an administrator or API token with the operator role (admin API)",
+    PrincipalKind.ADMIN: "an administrator or API token with the admin role (admin API)",
 }
 WHAT = {
     ResourceKind.MASTER: "`000000000000.cfg`",
     ResourceKind.BOOTSTRAP: "`initial.cfg` and the `[policy] bootstrap_files` patterns",
     ResourceKind.FIRMWARE: "`sip.ld`, `<part>.sip.ld`, `sip.ver`, `*.ld`",
     ResourceKind.CA_DOWNLOAD: "`certsrv/certnew.p7b`, `certsrv/certnew.cer`",
+    ResourceKind.SITE_WIDE: "`000000000000-license.cfg`, `000000000000-directory.xml`: "
+    "asked for by every phone on every boot",
     ResourceKind.DEVICE_FILE: "`<mac>.cfg`, `<mac>-*.cfg`, `<mac>-*.xml` (not upload names)",
     ResourceKind.UPLOAD: "a name phones upload (logs, core, calls, contacts, overrides, CSR, key)",
     ResourceKind.SHARED: "any other file (`site.cfg`, …): may carry secrets",
     ResourceKind.LYNC_UPDATE: "the update offer a Lync/SfB device asks for (`ucdevice.upx`)",
+    ResourceKind.FLEET: "admin API: phones, events, uploads, findings, firmware, DHCP, doctor",
+    ResourceKind.SECRETS: "admin API: SIP and account passwords (masked for the others)",
+    ResourceKind.CERTIFICATES: "admin API: the CA, server and device certificates, CSR queue",
+    ResourceKind.ACCOUNTS: "admin API: the digest and FTP accounts",
+    ResourceKind.ADMINISTRATORS: "admin API: administrators and API tokens",
+    ResourceKind.AUDIT: "admin API: the audit trail (append-only: no action changes it)",
 }
 SAMPLE_FILES = (
     "000000000000.cfg",
     "initial.cfg",
     "sip.ld",
     "certsrv/certnew.p7b",
+    "000000000000-license.cfg",
     "site.cfg",
     "<mac>-phone-secrets.cfg",
     "logs/<mac>-boot.log",
@@ -297,6 +323,9 @@ SET_NAMES: dict[frozenset[enum.StrEnum], str] = {
     ANY_ACTION: "any",
     ANY_RESOURCE: "anything",
     FILES: "any file",
+    ADMINS: "any administrator",
+    ADMIN_ACTIONS: "view, manage",
+    ADMIN_RESOURCES: "anything of the admin API",
 }
 _KNOWN, _PENDING = DeviceStatus.KNOWN, DeviceStatus.PENDING
 SAMPLE_PRINCIPALS = {

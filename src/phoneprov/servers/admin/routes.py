@@ -1,0 +1,310 @@
+"""The admin API, declared once: method, path, who may call it, bodies, handler.
+
+The aiohttp router and the OpenAPI document (``openapi.py``) are both built
+from ``ROUTES``: the phone, site and health rows here, then those of the route
+modules (``ca``, ``firmware``, ``deployment``, ``history``, ``people``).
+``action`` and ``resource`` are what ``policy.decide`` is asked for the
+caller's role; a route without them needs no credential.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from phoneprov.policy import Action
+from phoneprov.protocols.polycom import ResourceKind
+from phoneprov.servers.admin import ca, deployment, firmware, fleet, history, people, site
+from phoneprov.servers.admin import rollouts as fleet_rollouts
+from phoneprov.servers.admin.models import (
+    Account,
+    Administrator,
+    AuditRecord,
+    Device,
+    DeviceChange,
+    DeviceCreate,
+    DeviceDetail,
+    DeviceEvent,
+    DevicePage,
+    Health,
+    ImportReport,
+    RenderedFile,
+    StatusChange,
+    Token,
+    TokenCreate,
+    TokenSecret,
+)
+from phoneprov.servers.admin.table import LIMIT, Param, Route
+
+VIEW, MANAGE = Action.VIEW, Action.MANAGE
+FLEET, AUDIT = ResourceKind.FLEET, ResourceKind.AUDIT
+ADMINISTRATORS, ACCOUNTS = ResourceKind.ADMINISTRATORS, ResourceKind.ACCOUNTS
+CERTIFICATES = ResourceKind.CERTIFICATES
+
+
+DEVICE_QUERY = (
+    Param("status", {"enum": ["known", "discovered", "pending", "denied", "blocked"]}, "Standing."),
+    Param("model", {"type": "string"}, "Model, exactly (VVX410)."),
+    Param("group", {"type": "string"}, "Group, exactly."),
+    Param("site", {"type": "string"}, "Site label, exactly."),
+    Param("firmware", {"type": "string"}, "Firmware version running, exactly."),
+    Param("q", {"type": "string"}, "Text found in the MAC, label, model or IP."),
+    Param("sort", {"enum": list(fleet.SORTS)}, "Column to sort by (then MAC)."),
+    Param("order", {"enum": ["asc", "desc"]}, "Sort order."),
+    LIMIT,
+    Param("cursor", {"type": "string"}, "The `next` of the previous page."),
+)
+BOOL = {"type": "boolean"}
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        "/api/v1/devices",
+        "listDevices",
+        "Phones, filtered, sorted, a page at a time",
+        fleet.list_devices,
+        VIEW,
+        FLEET,
+        response=DevicePage,
+        query=DEVICE_QUERY,
+    ),
+    Route(
+        "POST",
+        "/api/v1/devices",
+        "createDevice",
+        "Add a phone to the inventory",
+        fleet.create_device,
+        MANAGE,
+        FLEET,
+        body=DeviceCreate,
+        response=Device,
+        status=201,
+    ),
+    Route(
+        "GET",
+        "/api/v1/devices/export",
+        "exportDevices",
+        "The inventory as CSV",
+        fleet.export_devices,
+        VIEW,
+        FLEET,
+        response="text/csv",
+        query=(Param("passwords", BOOL, "Include SIP passwords (admin role only)."),),
+    ),
+    Route(
+        "POST",
+        "/api/v1/devices/import",
+        "importDevices",
+        "Import phones from CSV",
+        fleet.import_devices,
+        MANAGE,
+        FLEET,
+        body="text/csv",
+        response=ImportReport,
+        query=(
+            Param("dry_run", BOOL, "Check only, store nothing."),
+            Param("skip_bad", BOOL, "Store the good rows when some are bad."),
+        ),
+    ),
+    Route(
+        "GET",
+        "/api/v1/devices/{mac}",
+        "getDevice",
+        "One phone, its lines and overrides",
+        fleet.get_device,
+        VIEW,
+        FLEET,
+        response=DeviceDetail,
+    ),
+    Route(
+        "PATCH",
+        "/api/v1/devices/{mac}",
+        "updateDevice",
+        "Change a phone's fields or lines",
+        fleet.update_device,
+        MANAGE,
+        FLEET,
+        body=DeviceChange,
+        response=Device,
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/devices/{mac}",
+        "deleteDevice",
+        "Take a phone out of the inventory",
+        fleet.delete_device,
+        MANAGE,
+        FLEET,
+        status=204,
+    ),
+    Route(
+        "POST",
+        "/api/v1/devices/{mac}/approve",
+        "approveDevice",
+        "Let a quarantined phone get its configuration",
+        fleet.approve_device,
+        MANAGE,
+        FLEET,
+        response=StatusChange,
+    ),
+    Route(
+        "POST",
+        "/api/v1/devices/{mac}/quarantine",
+        "quarantineDevice",
+        "Hold a phone until approved",
+        fleet.quarantine_device,
+        MANAGE,
+        FLEET,
+        response=StatusChange,
+    ),
+    Route(
+        "GET",
+        "/api/v1/devices/{mac}/events",
+        "deviceEvents",
+        "A phone's events, newest first",
+        fleet.device_events,
+        VIEW,
+        FLEET,
+        response=list[DeviceEvent],
+        query=(LIMIT,),
+    ),
+    Route(
+        "GET",
+        "/api/v1/devices/{mac}/files",
+        "deviceFiles",
+        "The files the phone gets, rendered, SIP passwords masked",
+        fleet.device_files,
+        VIEW,
+        FLEET,
+        response=list[RenderedFile],
+    ),
+    Route(
+        "GET",
+        "/api/v1/firmware",
+        "listFirmware",
+        "Firmware catalog and assignments",
+        site.firmware,
+        VIEW,
+        FLEET,
+        response=dict[str, list[dict[str, Any]]],
+        tag="site",
+    ),
+    Route(
+        "GET",
+        "/api/v1/certificates",
+        "listCertificates",
+        "Certificates the site CA issued",
+        site.certificates,
+        VIEW,
+        CERTIFICATES,
+        response=list[dict[str, Any]],
+        tag="site",
+    ),
+    Route(
+        "GET",
+        "/api/v1/accounts",
+        "listAccounts",
+        "Digest and FTP accounts (no passwords)",
+        site.list_accounts,
+        VIEW,
+        ACCOUNTS,
+        response=list[Account],
+        tag="site",
+    ),
+    Route(
+        "GET",
+        "/api/v1/audit",
+        "auditTrail",
+        "Changes made through the CLI and the API",
+        site.audit_trail,
+        VIEW,
+        AUDIT,
+        response=list[AuditRecord],
+        tag="site",
+        query=(
+            LIMIT,
+            Param("before", {"type": "integer", "minimum": 1}, "Entries older than id."),
+            Param("actor", {"type": "string"}, "Only this actor."),
+            Param("target", {"type": "string"}, "Only this target."),
+            Param("action", {"type": "string"}, "Only this action."),
+        ),
+    ),
+    Route(
+        "GET",
+        "/api/v1/admins",
+        "listAdmins",
+        "Administrators and roles",
+        site.list_admins,
+        VIEW,
+        ADMINISTRATORS,
+        response=list[Administrator],
+        tag="access",
+    ),
+    Route(
+        "GET",
+        "/api/v1/tokens",
+        "listTokens",
+        "API tokens (never the tokens themselves)",
+        site.list_tokens,
+        VIEW,
+        ADMINISTRATORS,
+        response=list[Token],
+        tag="access",
+    ),
+    Route(
+        "POST",
+        "/api/v1/tokens",
+        "createToken",
+        "Create an API token, shown once",
+        site.create_token,
+        MANAGE,
+        ADMINISTRATORS,
+        body=TokenCreate,
+        response=TokenSecret,
+        status=201,
+        tag="access",
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/tokens/{name}",
+        "revokeToken",
+        "Revoke an API token at once",
+        site.revoke_token,
+        MANAGE,
+        ADMINISTRATORS,
+        status=204,
+        tag="access",
+    ),
+    Route(
+        "GET",
+        "/healthz",
+        "healthz",
+        "The process is up",
+        site.healthz,
+        response=Health,
+        tag="health",
+    ),
+    Route(
+        "GET",
+        "/readyz",
+        "readyz",
+        "Database reachable, listeners bound, CA readable",
+        site.readyz,
+        response=Health,
+        tag="health",
+    ),
+    Route(
+        "GET",
+        "/metrics",
+        "metrics",
+        "Prometheus metrics (token, or [admin] metrics_allow)",
+        site.metrics,
+        VIEW,
+        FLEET,
+        response="text/plain",
+        tag="health",
+    ),
+)
+# The CA, firmware, deployment, phone history and administrator routes: their own modules.
+ROUTES += ca.ROUTES + firmware.ROUTES + deployment.ROUTES + history.ROUTES + people.ROUTES
+ROUTES += fleet_rollouts.ROUTES  # resync, restart, rollouts, compliance
+BY_NAME = {route.name: route for route in ROUTES}
