@@ -7,10 +7,11 @@ SITE ?= ./site
 # Debian tools the tests drive as real peers (curl is the phone; lftp/tftp-hpa/atftp (windowsize) for
 # FTP/TFTP; dnsmasq/dhcpd/kea for DHCP; ab, nginx, tftpd-hpa and vsftpd for benchmarks;
 # jq for the JSON examples in docs/troubleshooting.md; graphviz draws docs/images/*.svg;
-# logrotate runs the service's rotation rule, docs/service.md).
+# logrotate runs the service's rotation rule, docs/service.md; chromium is the browser
+# tests/integration/test_console.py drives through Playwright, never a downloaded one).
 APT_TOOLS := curl openssl lftp tftp-hpa atftp tftpd-hpa dnsmasq-base isc-dhcp-server \
 	kea-dhcp4-server busybox apache2-utils nginx-light vsftpd iproute2 tcpdump \
-	postgresql jq graphviz fail2ban logrotate
+	postgresql jq graphviz fail2ban logrotate chromium haproxy
 
 .PHONY: install run test lint typecheck unit tools clients bench clean docs
 
@@ -24,8 +25,7 @@ install: $(BIN)/phoneprov
 
 # make run [BIND=addr] [HTTP_PORT=n] [HTTPS_PORT=n] [FTP_PORT=n] [TFTP_PORT=n]: the demo site,
 # on this machine only (127.0.0.1) unless BIND says otherwise; ports left empty are the
-# site's (8080, 8443, 2121, 6969). ADMIN_PORT is accepted and ignored: there is no admin
-# listener yet (the web console's will take it).
+# site's (8080, 8443, 2121, 6969). ADMIN_PORT: the admin API's port (the site's: 8444).
 BIND ?= 127.0.0.1
 HTTP_PORT ?=
 HTTPS_PORT ?=
@@ -34,12 +34,13 @@ TFTP_PORT ?=
 ADMIN_PORT ?=
 SERVE_FLAGS = --bind $(BIND) $(if $(HTTP_PORT),--http-port $(HTTP_PORT)) \
 	$(if $(HTTPS_PORT),--https-port $(HTTPS_PORT)) $(if $(FTP_PORT),--ftp-port $(FTP_PORT)) \
-	$(if $(TFTP_PORT),--tftp-port $(TFTP_PORT))
+	$(if $(TFTP_PORT),--tftp-port $(TFTP_PORT)) $(if $(ADMIN_PORT),--admin-port $(ADMIN_PORT))
 
 run: install clients
 	@test -f $(SITE)/phoneprov.toml || $(BIN)/phoneprov init --site $(SITE) --demo \
 		--fqdn localhost --fqdn 127.0.0.1
-	@echo "Stop it with Ctrl-C. A port taken? make run FTP_PORT=2122 (HTTP_PORT, HTTPS_PORT, TFTP_PORT too)."
+	@echo "Stop it with Ctrl-C. A port taken? make run FTP_PORT=2122 (HTTP_PORT, HTTPS_PORT, TFTP_PORT, ADMIN_PORT too)."
+	@test ! -f $(SITE)/demo/admin-password || echo "Web console: the console URL below (the site's own CA signed its certificate: $(SITE)/pki/ca.pem); log in as demo, password $$(cat $(SITE)/demo/admin-password)"
 	$(BIN)/phoneprov serve --site $(SITE) $(SERVE_FLAGS)
 
 # The clients the README's examples use: curl (the phone), lftp, tftp-hpa.

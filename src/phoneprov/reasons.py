@@ -49,12 +49,17 @@ class Reason(enum.StrEnum):
     CERTIFICATE_EXPIRED = "certificate-expired"
     CERTIFICATE_CN_NOT_MAC = "certificate-cn-not-mac"
     TLS_HANDSHAKE = "tls-handshake"
+    BAD_TOKEN = "bad-token"
+    # the admin API (policy rows)
+    NOT_IN_ROLE = "not-in-role"
+    NOT_A_PHONE = "not-a-phone"
     # the request itself is refused by a protocol limit (before the table)
     MALFORMED_REQUEST = "malformed-request"
     BUSY = "busy"
     SLOW_CLIENT = "slow-client"
     TOO_MANY_CONNECTIONS = "too-many-connections"
     SERVER_FULL = "server-full"
+    PROXY_HEADER = "proxy-header"
     OVER_SIZE_LIMIT = "over-size-limit"
     QUOTA_EXCEEDED = "quota-exceeded"
     # the server could not serve it (a disk or socket fault; the detail says which)
@@ -103,7 +108,7 @@ _MEANINGS: dict[Reason, str] = {
     ),
     Reason.HIDDEN_FILE: "path check before the table: a dot file (temporary uploads and the like)",
     Reason.UNKNOWN_USER: "identity check: no account has this user name (HTTP digest, FTP)",
-    Reason.BAD_PASSWORD: "identity check: wrong FTP password",
+    Reason.BAD_PASSWORD: "identity check: wrong FTP or administrator password",
     Reason.DEFAULT_ACCOUNT_DISABLED: (
         "identity check: the public FTP account, turned off by `[ftp] default_account`"
     ),
@@ -138,6 +143,11 @@ _MEANINGS: dict[Reason, str] = {
     ),
     Reason.CERTIFICATE_CN_NOT_MAC: "identity check: a client certificate whose CN is not a MAC",
     Reason.TLS_HANDSHAKE: "identity check: the TLS handshake failed (the detail says why)",
+    Reason.BAD_TOKEN: "identity check: an admin API token that is unknown, expired or revoked",
+    Reason.NOT_IN_ROLE: (
+        "admin API: the administrator's role (viewer, operator, admin) does not allow this"
+    ),
+    Reason.NOT_A_PHONE: "an administrator's identity asked for a phone's file or update offer",
     Reason.MALFORMED_REQUEST: "protocol limit: a TFTP packet that does not parse",
     Reason.BUSY: "protocol limit: `[tftp] max_transfers` transfers already running",
     Reason.SLOW_CLIENT: (
@@ -148,6 +158,10 @@ _MEANINGS: dict[Reason, str] = {
         "from this address"
     ),
     Reason.SERVER_FULL: "protocol limit: `[limits] max_connections` connections already open",
+    Reason.PROXY_HEADER: (
+        "protocol limit: a PROXY protocol header from an address not in `[cluster] "
+        "proxy_from`, or a malformed one from a balancer that is"
+    ),
     Reason.OVER_SIZE_LIMIT: "protocol limit: an upload over its kind's `[uploads]` size limit",
     Reason.QUOTA_EXCEEDED: (
         "protocol limit: uploads past `[uploads] mac_quota` or `ip_quota` in a window, or a "
@@ -180,11 +194,13 @@ PRE_TABLE_REASONS = frozenset(
         Reason.CERTIFICATE_EXPIRED,
         Reason.CERTIFICATE_CN_NOT_MAC,
         Reason.TLS_HANDSHAKE,
+        Reason.BAD_TOKEN,
         Reason.MALFORMED_REQUEST,
         Reason.BUSY,
         Reason.SLOW_CLIENT,
         Reason.TOO_MANY_CONNECTIONS,
         Reason.SERVER_FULL,
+        Reason.PROXY_HEADER,
         Reason.OVER_SIZE_LIMIT,
         Reason.QUOTA_EXCEEDED,
         Reason.SERVER_ERROR,

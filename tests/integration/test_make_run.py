@@ -56,13 +56,14 @@ def test_ok_make_run_custom_ports_and_bind(site_template: Path, tmp_path: Path) 
         "HTTPS_PORT": free_port(),
         "FTP_PORT": free_port(),
         "TFTP_PORT": free_port(socket.SOCK_DGRAM),
+        "ADMIN_PORT": free_port(),
     }
     args = [f"{name}={port}" for name, port in ports.items()]
     # -o: the virtualenv the tests run from is this checkout's; `make install` rebuilding it
     # under the running suite would change what every other test runs.
     process = subprocess.Popen(
         ["make", "-s", "-o", ".venv/bin/phoneprov", "run", f"SITE={site}", *args,
-         "ADMIN_PORT=1", "BIND=127.0.0.1"],
+         "BIND=127.0.0.1"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
@@ -78,6 +79,22 @@ def test_ok_make_run_custom_ports_and_bind(site_template: Path, tmp_path: Path) 
         for name in ("HTTP", "HTTPS", "FTP"):
             assert bound("tcp", ports[f"{name}_PORT"]) == {LOOPBACK}, name
         assert bound("udp", ports["TFTP_PORT"]) == {LOOPBACK}
+        # The web console: its URL, and the demo administrator's password, kept for the
+        # owner only, with which the console logs in.
+        console = f"https://127.0.0.1:{ports['ADMIN_PORT']}/console/"
+        assert f"console {console}" in out, out
+        secret = site / "demo" / "admin-password"
+        assert secret.stat().st_mode & 0o777 == 0o600
+        password = secret.read_text()
+        assert f"log in as demo, password {password}" in out, out
+        login = curl("--cacert", str(site / "pki" / "ca.pem"), "-o", "/dev/null",
+                     "-w", "%{http_code} %{redirect_url}", "-d", "name=demo",
+                     "--data-urlencode", f"password={password}", f"{console}login")  # fmt: skip
+        assert login.stdout == f"303 {console}", login.stderr
+        wrong = curl("--cacert", str(site / "pki" / "ca.pem"), "-o", "/dev/null",
+                     "-w", "%{http_code}", "-d", "name=demo", "-d", "password=wrong-password",
+                     f"{console}login")  # fmt: skip
+        assert wrong.stdout == "401", wrong.stderr
         master = curl("--fail", "--digest", "-u", "PlcmSpIp:PlcmSpIp",
                       f"http://127.0.0.1:{ports['HTTP_PORT']}/000000000000.cfg")  # fmt: skip
         assert 'CONFIG_FILES="initial.cfg"' in master.stdout, master.stderr

@@ -28,10 +28,11 @@ def _attr(module: str, name: str) -> Callable[[], Any]:
 
 
 def _firmware() -> typer.Typer:
-    from phoneprov.cli import firmware, lync
+    from phoneprov.cli import firmware, lync, rollout
 
     if not getattr(firmware.app, "_phoneprov_lync", False):
         lync.register(firmware.app)
+        rollout.register_compliance(firmware.app)  # firmware compliance
         firmware.app._phoneprov_lync = True  # type: ignore[attr-defined]
     return firmware.app
 
@@ -47,6 +48,7 @@ COMMANDS: dict[str, Callable[[], Any]] = {
     "dhcp": _attr("phoneprov.cli.dhcp", "app"),
     "device": _attr("phoneprov.cli.device", "app"),
     "firmware": _firmware,
+    "rollout": _attr("phoneprov.cli.rollout", "app"),
     "render": _attr("phoneprov.cli.render", "render"),
     "logs": _attr("phoneprov.cli.logs", "app"),
     "doctor": _attr("phoneprov.cli.doctor", "doctor"),
@@ -56,7 +58,11 @@ COMMANDS: dict[str, Callable[[], Any]] = {
     "backup": _attr("phoneprov.cli.backup", "backup"),
     "restore": _attr("phoneprov.cli.backup", "restore"),
     "db": _attr("phoneprov.cli.db", "app"),
+    "cluster": _attr("phoneprov.cli.cluster", "app"),
+    "edge": _attr("phoneprov.cli.edge", "app"),
     "service": _attr("phoneprov.cli.service", "app"),
+    "admin": _attr("phoneprov.cli.admin", "app"),
+    "audit": _attr("phoneprov.cli.audit", "app"),
 }
 
 

@@ -15,6 +15,7 @@ from phoneprov.cli.common import (
     OutputFormat,
     SiteOption,
     console,
+    existing_file,
     handle_errors,
     print_json,
     site_path,
@@ -81,10 +82,20 @@ def fetch_peer_certificate(target: str) -> bytes:
         ):
             der = tls.getpeercert(binary_form=True)
     except (OSError, ssl.SSLError) as error:
-        raise InputError(f"cannot fetch a certificate from {target}: {error}") from None
+        raise InputError(
+            f"cannot fetch a certificate from {target}: {error}",
+            "Check that the server runs and answers TLS on that port (openssl s_client "
+            "-connect HOST:PORT shows what it sends), or inspect a certificate file instead.",
+        ) from None
     if not der:
-        raise InputError(f"{target} presented no certificate")
+        raise InputError(
+            f"{target} presented no certificate",
+            "Point --host at a TLS port (the HTTPS listener), not a plain HTTP one.",
+        )
     return der
+
+
+_CERT_FILE = "a certificate file in PEM, DER or PKCS#7 form"
 
 
 @app.command("inspect")
@@ -100,11 +111,13 @@ def inspect(
     Exit 0 for factory / self-signed / custom, 1 for invalid, 2 for unreadable input.
     """
     if (file is None) == (host is None):
-        raise InputError("pass either FILE or --host HOST:PORT")
+        raise InputError(
+            "pass either FILE or --host HOST:PORT",
+            "e.g. phoneprov cert inspect device.pem, or phoneprov cert inspect --host "
+            "prov.example.com:443",
+        )
     if file is not None:
-        if not file.is_file():
-            raise InputError(f"{file} does not exist")
-        data, source = file.read_bytes(), str(file)
+        data, source = existing_file(file, _CERT_FILE).read_bytes(), str(file)
     else:
         data, source = fetch_peer_certificate(host or ""), host or ""
     report = inspect_device_cert(data, source, site_settings(site))
@@ -185,7 +198,8 @@ def lint(
 
     Exit 0 when clean, 1 when a problem is found, 2 on unreadable input.
     """
-    report = lint_certificates(files, None if device is Device.all else device.value)
+    family = None if device is Device.all else device.value
+    report = lint_certificates([existing_file(path, _CERT_FILE) for path in files], family)
     if output is OutputFormat.json:
         print_json(
             {
@@ -230,7 +244,12 @@ def device_config(
     """Print the config snippet that installs a custom device certificate on phones."""
     json_output = output is OutputFormat.json
     snippet = device_cert_snippet(
-        cert, key, slot, ucs=ucs.value, profile=profile, out=None if json_output else out
+        existing_file(cert, _CERT_FILE),
+        None if key is None else existing_file(key, "its private key in PEM form"),
+        slot,
+        ucs=ucs.value,
+        profile=profile,
+        out=None if json_output else out,
     )
     if json_output:
         print_json(

@@ -1,4 +1,5 @@
-"""``phoneprov device``: the inventory (add, import, export, list, show, remove, approve)."""
+"""``phoneprov device``: the inventory (add, import, export, list, show, remove, approve,
+quarantine)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from phoneprov.cli import fleet
 from phoneprov.cli.common import (
     SiteOption,
     console,
@@ -31,6 +33,7 @@ from phoneprov.provisioning.devices import (
     approve_device,
     import_devices,
     list_devices,
+    quarantine_device,
     remove_device,
     show_device,
 )
@@ -41,6 +44,7 @@ app = typer.Typer(
     help="The inventory: phones, their model, group, label and SIP lines.", no_args_is_help=True
 )
 PROGRESS_FROM = 1000  # rows; smaller files import without a progress bar
+fleet.register(app)  # device resync, device restart
 
 
 class ListFormat(enum.StrEnum):
@@ -172,7 +176,7 @@ def export(
         return
     with output.open("w", newline="", encoding="utf-8") as out:
         count = write_csv(entries, out, passwords=with_passwords)
-    err_console.print(f"{count} phones written to {output}")
+    err_console.print(f"{count} phones written to {escape(str(output))}", highlight=False)
 
 
 def _row(record: DeviceRecord, entry: InventoryEntry) -> dict[str, object]:
@@ -330,3 +334,16 @@ def approve(mac: str, site: Path | None = SiteOption) -> None:
     )
     for path in approval.released:
         console.print(f"released held upload {path}", markup=False, highlight=False)
+
+
+@app.command("quarantine")
+@handle_errors
+def quarantine(mac: str, site: Path | None = SiteOption) -> None:
+    """Hold a phone: it gets no configuration (and its uploads wait) until approved."""
+    phone = MacAddress.parse(mac)
+    previous = quarantine_device(_settings(site), phone)
+    console.print(
+        f"{phone}: {previous.value} -> pending (takes effect within 5 seconds); "
+        f"release it with `phoneprov device approve {phone}`",
+        markup=False,
+    )

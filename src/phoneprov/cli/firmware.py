@@ -37,8 +37,10 @@ def add(
     record = added.image
     name = f"{record.part}.sip.ld" if record.part else "sip.ld"
     console.print(
-        f"{name} {record.version}: {record.size} bytes, sha256 {record.sha256}"
-        f"{'' if added.new else ' (same bytes already stored)'}",
+        escape(
+            f"{name} {record.version}: {record.size} bytes, sha256 {record.sha256}"
+            f"{'' if added.new else ' (same bytes already stored)'}"
+        ),
         highlight=False,
     )
 
@@ -93,14 +95,14 @@ def list_(site: Path | None = SiteOption, json: bool = typer.Option(False, "--js
     table = Table("version", "file", "models", "size", "sha256")
     for i in images:
         table.add_row(
-            i.version,
-            f"{i.part}.sip.ld" if i.part else "sip.ld",
-            ", ".join(i.models) or "any",
+            escape(i.version),
+            escape(f"{i.part}.sip.ld" if i.part else "sip.ld"),
+            escape(", ".join(i.models) or "any"),
             str(i.size),
             i.sha256[:16],
         )
     console.print(table)
     assigned = Table("scope", "target", "version")
     for a in assignments:
-        assigned.add_row(a.scope, a.target, a.version)
+        assigned.add_row(escape(a.scope), escape(a.target), escape(a.version))
     console.print(assigned)

@@ -193,8 +193,9 @@ def requests(
         return
     for row in rows:
         console.print(
-            f"{row.time:.0f} {row.ip} {row.side} {escape(row.package)} reported "
-            f"{escape(row.reported or '-')}: {row.outcome} {escape(row.offered)}",
+            f"{row.time:.0f} {escape(str(row.ip))} {escape(str(row.side))} {escape(row.package)} "
+            f"reported {escape(row.reported or '-')}: {escape(str(row.outcome))} "
+            f"{escape(row.offered)}",
             highlight=False,
         )
         if raw:

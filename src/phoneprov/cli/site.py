@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -22,7 +23,7 @@ from phoneprov.config import Settings, load_settings
 from phoneprov.errors import InputError
 from phoneprov.provisioning import audit, file_modes
 from phoneprov.provisioning.phone_accounts import list_accounts, remove_account, set_account
-from phoneprov.provisioning.site import demo_commands, init_site
+from phoneprov.provisioning.site import DEMO_ADMIN, demo_commands, init_site
 from phoneprov.provisioning.trust import add_trusted_ca, trusted_cas
 from phoneprov.servers.runner import run_workers
 from phoneprov.servers.systemd import notify
@@ -81,6 +82,13 @@ def init(
         console.print("\nBoot the demo phone by hand, as the phone would:")
         for command in demo_commands(settings, report.demo_cert, report.demo_key):
             console.print(f"  {escape(command)}", highlight=False, soft_wrap=True)
+    if report.demo_password:
+        console.print(
+            f"\nWeb console (the admin URL `serve` prints, under /console/): log in as "
+            f"{DEMO_ADMIN} with the password in {escape(str(report.demo_password))} "
+            "(readable by you only).",
+            highlight=False,
+        )
 
 
 @handle_errors
@@ -90,6 +98,9 @@ def serve(
     https_port: int | None = typer.Option(None, help="HTTPS (mutual TLS) port."),
     ftp_port: int | None = typer.Option(None, help="FTP port."),
     tftp_port: int | None = typer.Option(None, help="TFTP port."),
+    admin_port: int | None = typer.Option(
+        None, help="Admin API (HTTPS) port, 0 for any free one; overrides [admin] port."
+    ),
     bind: str | None = typer.Option(
         None,
         "--bind",
@@ -97,12 +108,26 @@ def serve(
     ),
     workers: int = typer.Option(1, min=1, max=64, help="Processes sharing the ports."),
     quiet: bool = typer.Option(False, "--quiet", help="Log to files only, not the console."),
+    node_name: str | None = typer.Option(
+        None,
+        "--node-name",
+        help="This node's name in `phoneprov cluster status` (default: [cluster] node_name, "
+        "else the host name).",
+    ),
 ) -> None:
     """Serve the site's boot directory over HTTP, HTTPS, FTP and TFTP until Ctrl-C."""
     settings = with_bind(
         with_ports(load_settings(site_path(site)), http_port, https_port, ftp_port, tftp_port),
         bind,
     )
+    if node_name is not None:
+        settings = dataclasses.replace(
+            settings, cluster=dataclasses.replace(settings.cluster, node_name=node_name)
+        )
+    if admin_port is not None:
+        settings = dataclasses.replace(
+            settings, admin=dataclasses.replace(settings.admin, port=admin_port)
+        )
     _tighten(settings)
     # Set by systemd for a Type=notify unit (docs/service.md); read here, at the edge.
     notify_socket = os.environ.get("NOTIFY_SOCKET", "")
@@ -116,9 +141,9 @@ def serve(
 
     def ready(urls: dict[str, str], ports: dict[str, int]) -> None:
         console.print(f"[green]phoneprov serving site {escape(str(settings.site_dir))}[/]")
-        for name in ("http", "https", "ftp", "tftp"):
+        for name in ("http", "https", "edge", "ftp", "tftp", "admin", "console"):
             if name in urls:
-                console.print(f"  {name:5} {urls[name]}", highlight=False)
+                console.print(f"  {name:5} {escape(urls[name])}", highlight=False)
         if "http" in ports:
             console.print(
                 f"DHCP option 160 (and 66): {dhcp_hint(settings, ports['http'])}", highlight=False

@@ -31,6 +31,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Protocol
 
 ACCESS_LOGGER = "phoneprov.access"
 SECURITY_LOGGER = "phoneprov.security"
@@ -71,12 +72,20 @@ def _line(head: str, fields: list[tuple[str, object]], quoted: frozenset[str]) -
     return f"{stamp} {head} {body}"
 
 
+class Observer(Protocol):
+    """Told of every access and refusal line (the Prometheus counters, provisioning/metrics.py)."""
+
+    def access(self, protocol: str, method: str, status: int | str, size: int) -> None: ...
+    def refused(self, protocol: str, reason: str) -> None: ...
+
+
 class Audit:
     """Writes the two logs through stdlib logging (handlers set by ``configure``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, observer: Observer | None = None) -> None:
         self.access_log = logging.getLogger(ACCESS_LOGGER)
         self.security_log = logging.getLogger(SECURITY_LOGGER)
+        self.observer = observer
 
     def access(
         self,
@@ -101,6 +110,8 @@ class Audit:
             ("ms", f"{duration * 1000.0:.1f}"),
         ]
         self.access_log.info("%s", _line("phoneprov-access", fields, _ALWAYS_QUOTED))
+        if self.observer is not None:
+            self.observer.access(protocol, method, status, size)
 
     def refused(
         self,
@@ -123,6 +134,8 @@ class Audit:
         if detail:
             fields.append(("detail", detail))
         self.security_log.warning("%s", _line("phoneprov-security refused", fields, _ALWAYS_QUOTED))
+        if self.observer is not None:
+            self.observer.refused(protocol, reason)
 
     def template_error(
         self,

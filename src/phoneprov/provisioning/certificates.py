@@ -32,6 +32,9 @@ from phoneprov.pki.keys import describe_public_key
 from phoneprov.pki.profiles import check_slot
 from phoneprov.pki.revocation import crl_path
 from phoneprov.pki.trust import install_trust_anchors
+from phoneprov.provisioning import trail
+from phoneprov.provisioning.authority import index_factory, site_authority
+from phoneprov.store import open_store
 
 SHA1_WARNING = (
     "SHA-1 is weak: collisions can be forged. Use the legacy chain only for devices that "
@@ -201,6 +204,7 @@ def _load(settings: Settings, chain: Chain = Chain.modern) -> CertificateAuthori
     return CertificateAuthority.load(_pki_dir(settings, chain))
 
 
+@trail.audited("ca.create", target="chain")
 def create_authority(
     settings: Settings,
     *,
@@ -223,15 +227,20 @@ def create_authority(
     name = common_name or (
         f"phoneprov {'Legacy ' if legacy else ''}Root CA ({settings.primary_fqdn})"
     )
-    ca = CertificateAuthority.create(
-        _pki_dir(settings, chain),
-        common_name=name,
-        key=key.value,
-        hash_name=hash_name.value,
-        days=days,
-        force=force,
-        profile=chain.value,
-    )
+    store = open_store(settings)
+    try:
+        ca = CertificateAuthority.create(
+            _pki_dir(settings, chain),
+            common_name=name,
+            key=key.value,
+            hash_name=hash_name.value,
+            days=days,
+            force=force,
+            profile=chain.value,
+            index_for=index_factory(store),
+        )
+    finally:
+        store.close()
     if not legacy and settings.trust_dir.is_dir():
         install_trust_anchors(settings.trust_dir, ca.cert)
     return NewAuthority(
@@ -239,6 +248,7 @@ def create_authority(
     )
 
 
+@trail.audited("cert.server.issue", target="names")
 def issue_server_certificate(
     settings: Settings,
     names: Sequence[str],
@@ -257,9 +267,9 @@ def issue_server_certificate(
     Raises InputError for wildcards and names that are neither DNS names nor
     IPs, CertificateError when the CA is missing.
     """
-    ca = _load(settings, chain)
     key_type = KeyKind.rsa_2048 if chain is Chain.legacy else key
-    issued = ca.issue_server(names, key=key_type.value, days=days)
+    with site_authority(settings, _pki_dir(settings, chain)) as ca:
+        issued = ca.issue_server(names, key=key_type.value, days=days)
     if out is not None:
         cert_path = write_atomic(out, issued.chain_pem)
         key_path = write_private(out.with_suffix(".key"), issued.key_pem)
@@ -271,6 +281,7 @@ def issue_server_certificate(
     )
 
 
+@trail.audited("cert.csr.sign", target="mac")
 def sign_device_csr(
     settings: Settings,
     csr: bytes,
@@ -287,8 +298,9 @@ def sign_device_csr(
     when given. Raises CertificateError for a bad CSR or a missing CA,
     InputError for a bad slot or lifetime.
     """
-    ca = _load(settings)
-    issued = sign_csr(ca, csr, expected_mac=mac, slot=check_slot(slot) if slot else None, days=days)
+    checked_slot = check_slot(slot) if slot else None
+    with site_authority(settings, settings.pki_dir) as ca:
+        issued = sign_csr(ca, csr, expected_mac=mac, slot=checked_slot, days=days)
     if out is not None:
         write_atomic(out, issued.cert_pem)
     return SignedCsr(CertificateFacts.of(issued.cert), issued.cert_pem, mac, slot, out)
@@ -305,6 +317,7 @@ def parse_serial(text: str) -> int:
     return int(cleaned, 16)
 
 
+@trail.audited("cert.revoke", target="mac")
 def revoke_certificates(
     settings: Settings,
     *,
@@ -314,24 +327,26 @@ def revoke_certificates(
 ) -> Revocation:
     """Revoke every certificate issued to ``mac`` when given, else the one with ``serial``.
 
-    The CRL is rewritten at once, so the HTTPS listener refuses the
-    certificates from the next handshake on. Raises InputError for a malformed
+    The revocation is in the site database at once, and every node's HTTPS
+    listener refuses the certificates within ``[cluster] revocation_refresh``
+    seconds (provisioning/revocations.py); the CRL is re-signed. Raises InputError for a malformed
     MAC or serial, or one this CA never issued to; CertificateError when the CA
     is missing.
     """
-    ca = _load(settings)
     target: int | MacAddress = MacAddress.parse(mac) if mac else parse_serial(serial or "")
-    records = ca.revoke(target, reason.value)
-    return Revocation(tuple(records), crl_path(ca.pki_dir))
+    with site_authority(settings, settings.pki_dir) as ca:
+        records = ca.revoke(target, reason.value)
+    return Revocation(tuple(records), crl_path(settings.pki_dir))
 
 
+@trail.audited("ca.crl.publish")
 def publish_crl(settings: Settings, *, out: Path | None = None) -> PublishedCrl:
     """Sign a fresh CRL into the pki directory (and a copy to ``out``); return it.
 
     Raises CertificateError when the CA is missing or its index is damaged.
     """
-    ca = _load(settings)
-    path = ca.write_crl()
+    with site_authority(settings, settings.pki_dir) as ca:
+        path = ca.write_crl()
     data = path.read_bytes()
     crl = x509.load_pem_x509_crl(data)
     if out is not None:
@@ -351,7 +366,8 @@ def issued_certificates(settings: Settings, chain: Chain = Chain.modern) -> tupl
 
     Raises CertificateError when the CA is missing or its index is damaged.
     """
-    return _load(settings, chain).records()
+    with site_authority(settings, _pki_dir(settings, chain)) as ca:
+        return ca.records()
 
 
 def export_ca_chain(

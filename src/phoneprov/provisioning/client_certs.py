@@ -4,9 +4,11 @@ The TLS layer has already checked the chain against the site's trust anchors;
 here the leaf is read for its MAC (the CN, as Polycom factory certificates and
 ours carry it), its kind (``pki.inspect``: factory only when the issuing CA's
 thumbprint is a known Polycom one), its validity and whether we revoked it.
-Revocations are re-read when ``<pki>/crl.pem`` changes, so ``phoneprov ca
-revoke`` takes effect from the next request without a restart. Phones open a
-new connection per file, so facts are cached per certificate.
+Revocations come from a ``RevocationWatch`` (``provisioning/revocations.py``):
+in memory, refreshed from the site database, so ``phoneprov ca revoke`` on any
+node takes effect on every node within seconds, without a restart and without
+a query per handshake. Phones open a new connection per file, so facts are
+cached per certificate.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -23,9 +25,14 @@ from phoneprov.config import Settings
 from phoneprov.model import CertKind, MacAddress
 from phoneprov.pki.authority import LEGACY_DIR, CertificateAuthority
 from phoneprov.pki.inspect import PolycomAnchors, classify_device_cert
-from phoneprov.pki.revocation import RevokedSerials
 
 CACHE_SIZE = 20_000
+
+
+class Revocations(Protocol):
+    """The serials our CAs revoked (``RevocationWatch``)."""
+
+    def get(self) -> frozenset[int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,24 +59,22 @@ class CertIdentifier:
     def __init__(
         self,
         our_roots: list[x509.Certificate],
-        pki_dirs: list[Path],
+        revocations: Revocations,
         polycom: PolycomAnchors | None = None,
     ) -> None:
         self.our_roots = our_roots
         self.polycom = polycom
-        self.revocations = [RevokedSerials(path) for path in pki_dirs]
+        self.revocations = revocations
         self._cache: OrderedDict[bytes, DeviceCertFacts] = OrderedDict()
 
     @classmethod
-    def for_site(cls, settings: Settings) -> CertIdentifier:
+    def for_site(cls, settings: Settings, revocations: Revocations) -> CertIdentifier:
         """The site's identifier: its CA, and the legacy SHA-1 CA when the site has one."""
-        ca = CertificateAuthority.load(settings.pki_dir)
-        roots, pki_dirs = [ca.cert], [settings.pki_dir]
+        roots = [CertificateAuthority.load(settings.pki_dir).cert]
         legacy_dir = settings.pki_dir / LEGACY_DIR
         if CertificateAuthority.exists(legacy_dir):
             roots.append(CertificateAuthority.load(legacy_dir).cert)
-            pki_dirs.append(legacy_dir)
-        return cls(roots, pki_dirs)
+        return cls(roots, revocations)
 
     def facts(self, der: bytes, now: dt.datetime) -> DeviceCertFacts:
         """What the certificate says (cached per certificate)."""
@@ -96,7 +101,5 @@ class CertIdentifier:
         return facts
 
     def revoked(self, facts: DeviceCertFacts) -> bool:
-        """True when one of our CAs revoked this certificate (one stat per CA)."""
-        return facts.issued_by_us and any(
-            facts.serial in revocation.get() for revocation in self.revocations
-        )
+        """True when one of our CAs revoked this certificate (a lookup in memory)."""
+        return facts.issued_by_us and facts.serial in self.revocations.get()

@@ -1,11 +1,14 @@
 """``phoneprov db upgrade``: the database schema, checked and brought up to this release.
 
-Every process that opens the store migrates it first (``store.open_store``), so
-``serve`` after an upgrade would migrate too; ``db upgrade`` does it on purpose,
-before the service starts, and says what it did. ``check_schema`` opens the
-database without migrating and changes nothing: a deployment script runs it to
-know whether an upgrade is due. A database newer than this code (a downgrade)
-is refused either way: older code cannot know what the newer migrations changed.
+Migrations are Alembic revisions (``store/migrate.py``) run under a lock
+(PostgreSQL advisory lock, or a file lock beside a SQLite file), so nodes and
+administrators upgrading at once migrate once. ``serve`` and every other
+command build an empty database but refuse an older one, naming ``phoneprov db
+upgrade``: the upgrade is done on purpose, once, after a backup.
+``check_schema`` opens the database without migrating and changes nothing: a
+deployment script runs it to know whether an upgrade is due. A database newer
+than this code (a downgrade) is refused either way: older code cannot know what
+the newer migrations changed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from phoneprov import __version__
 from phoneprov.config import Settings
 from phoneprov.errors import StoreError
-from phoneprov.store import SCHEMA_VERSION, open_store
+from phoneprov.store import SCHEMA_VERSION, open_store, upgrade_database
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +65,6 @@ def upgrade_schema(settings: Settings) -> SchemaStatus:
 
     Raises StoreError when the database cannot be opened or is newer than this code.
     """
-    before = _version(settings)
-    store = open_store(settings)
-    try:
-        after = store.schema_version()
-    finally:
-        store.close()
+    _version(settings)
+    before, after = upgrade_database(settings)
     return SchemaStatus(before=before, after=after, code=SCHEMA_VERSION)

@@ -16,6 +16,7 @@ from phoneprov.config import Settings
 from phoneprov.errors import InputError
 from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.protocols.polycom import DEFAULT_FOLDERS, UploadKind
+from phoneprov.provisioning import trail
 from phoneprov.provisioning.bootdir import BootDir
 from phoneprov.provisioning.devicecsv import ImportPlan, Problem, plan_import
 from phoneprov.provisioning.inventory import Inventory
@@ -54,6 +55,24 @@ class DeviceDetails:
     overrides: Mapping[str, str]  # <mac>-phone.cfg / <mac>-web.cfg name -> text
 
 
+def device_fields(settings: Settings, mac: str) -> dict[str, object]:
+    """What the audit trail compares before and after a change to one phone."""
+    parsed = MacAddress.maybe(mac)
+    if parsed is None:
+        return {}
+    with closing(open_store(settings)) as store:
+        record, entry = store.get_device(parsed), store.inventory.entry(parsed)
+    fields: dict[str, object] = {"status": record.status.value} if record else {}
+    if entry is not None:
+        fields.update(model=entry.model, site=entry.site, group=entry.group, label=entry.label)
+        for line in entry.lines:
+            fields[f"line{line.index}"] = (
+                f"ext={line.ext},user={line.user},server={line.server},password={line.password}"
+            )
+    return fields
+
+
+@trail.audited("device.add", target="mac", snapshot=device_fields)
 def add_device(
     settings: Settings,
     mac: MacAddress,
@@ -74,6 +93,7 @@ def add_device(
         )
 
 
+@trail.audited("device.import", target="source")
 def import_devices(
     settings: Settings,
     stream: TextIO,
@@ -141,6 +161,7 @@ def _overrides(settings: Settings, mac: MacAddress) -> dict[str, str]:
     return found
 
 
+@trail.audited("device.remove", target="mac", snapshot=device_fields)
 def remove_device(settings: Settings, mac: MacAddress) -> None:
     """Take ``mac`` out of the inventory; InputError when it is not in it."""
     with closing(open_store(settings)) as store:
@@ -155,6 +176,7 @@ class Approval:
     released: tuple[str, ...]  # boot-directory paths of the uploads moved into place
 
 
+@trail.audited("device.approve", target="mac", snapshot=device_fields)
 def approve_device(settings: Settings, mac: MacAddress) -> Approval:
     """Let a quarantined phone get its configuration, and release the uploads held for it.
 
@@ -172,3 +194,20 @@ def approve_device(settings: Settings, mac: MacAddress) -> Approval:
     )
     released = folder.release(mac)
     return Approval(previous, tuple(str(path.relative_to(settings.boot_dir)) for path in released))
+
+
+@trail.audited("device.quarantine", target="mac", snapshot=device_fields)
+def quarantine_device(settings: Settings, mac: MacAddress) -> DeviceStatus:
+    """Hold a phone: it gets no configuration until approved again; returns its old status.
+
+    Raises InputError for a phone that never asked for files.
+    """
+    with closing(open_store(settings)) as store:
+        record = store.get_device(mac)
+        if record is None:
+            raise InputError(
+                f"no device {mac} has asked for files yet",
+                "See `phoneprov device list` for the phones this site knows.",
+            )
+        store.set_status(mac, DeviceStatus.PENDING)
+    return record.status

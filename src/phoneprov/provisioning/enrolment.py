@@ -4,7 +4,9 @@ With ``[policy] csr_policy = "auto"`` the CSR is signed at once by the site CA
 for the platform slot in ``csr_slot``; the certificate reaches the phone through
 its per-device config (``device_cert_settings``). With ``"manual"`` the CSR
 waits in the certificates folder for ``phoneprov ca sign-csr``. Either way the
-outcome is an event on the device record (``phoneprov device show MAC``).
+outcome is an event on the device record (``phoneprov device show MAC``). The
+certificate is recorded in the site database, so a phone whose CSR one node
+signed gets its certificate from any node.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from phoneprov.config import Settings
 from phoneprov.errors import PhoneprovError
 from phoneprov.model import MacAddress
-from phoneprov.pki.authority import CertificateAuthority
 from phoneprov.pki.devicecfg import device_cert_config
 from phoneprov.pki.enrolment import sign_csr
-from phoneprov.pki.index import issued_path, read_index
 from phoneprov.pki.profiles import check_slot
+from phoneprov.provisioning.authority import root_index, site_authority
 from phoneprov.records import Event
+from phoneprov.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +48,13 @@ def handle_csr(settings: Settings, mac: MacAddress, csr_file: Path) -> Outcome:
             )
         )
     try:
-        ca = CertificateAuthority.load(settings.pki_dir)
-        issued = sign_csr(
-            ca, csr_file.read_bytes(), expected_mac=mac, slot=check_slot(settings.policy.csr_slot)
-        )
+        with site_authority(settings, settings.pki_dir) as ca:
+            issued = sign_csr(
+                ca,
+                csr_file.read_bytes(),
+                expected_mac=mac,
+                slot=check_slot(settings.policy.csr_slot),
+            )
     except PhoneprovError as error:
         return Outcome(Event(now, mac.value, "csr-refused", str(error)))
     serial = format(issued.cert.serial_number, "X")
@@ -59,25 +64,26 @@ def handle_csr(settings: Settings, mac: MacAddress, csr_file: Path) -> Outcome:
     )
 
 
-def latest_device_cert(pki_dir: Path, mac: MacAddress) -> tuple[x509.Certificate, str] | None:
+def latest_device_cert(
+    store: Store, pki_dir: Path, mac: MacAddress
+) -> tuple[x509.Certificate, str] | None:
     """The newest unrevoked certificate signed from this phone's CSR, and its slot."""
-    if not (pki_dir / "index.json").is_file():
+    index = root_index(store, pki_dir)
+    if index is None:
         return None
-    records = [
-        r
-        for r in read_index(pki_dir).records
-        if r.mac == mac.value and r.kind == "csr" and not r.revoked and r.slot
-    ]
+    records = [r for r in index.for_mac(mac.value) if r.kind == "csr" and not r.revoked and r.slot]
     if not records:
         return None
     newest = max(records, key=lambda record: record.issued_at)
-    cert = x509.load_pem_x509_certificate(issued_path(pki_dir, newest.serial_hex).read_bytes())
-    return cert, str(newest.slot)
+    pem = index.pem(newest.serial)
+    if not pem:
+        return None
+    return x509.load_pem_x509_certificate(pem), str(newest.slot)
 
 
-def device_cert_settings(pki_dir: Path, mac: MacAddress) -> dict[str, str]:
+def device_cert_settings(store: Store, pki_dir: Path, mac: MacAddress) -> dict[str, str]:
     """Config parameters that install the phone's signed certificate (empty when none)."""
-    found = latest_device_cert(pki_dir, mac)
+    found = latest_device_cert(store, pki_dir, mac)
     if found is None:
         return {}
     cert, slot = found

@@ -2,8 +2,10 @@
 
 A phone asks for ``<part>.sip.ld``, then plain ``sip.ld``, and reads
 ``sip.ver`` (SPEC §2, research §2.3); it names itself by the model token in
-its User-Agent. The version it gets is its group's assignment (a staged
-rollout) when that version has an image for its model, else its model's.
+its User-Agent. The version it gets is what a firmware rollout offers it
+(``phoneprov rollout``: the target once its wave started, else its old
+version), else its group's assignment when that version has an image for its
+model, else its model's.
 The master file points each assigned model at ``firmware/<version>/sip.ld``,
 so both forms are answered: the versioned path and the plain root names.
 
@@ -29,10 +31,11 @@ from phoneprov.config import Settings
 from phoneprov.errors import InputError
 from phoneprov.model import MacAddress
 from phoneprov.protocols.phonemodels import find_model
+from phoneprov.provisioning import trail
 from phoneprov.provisioning.inventory import check_name
-from phoneprov.records import Assignment, ImageRecord
+from phoneprov.records import Assignment, ImageRecord, RolloutPin
 from phoneprov.store import open_store
-from phoneprov.store.base import FirmwareRepo, InventoryRepo
+from phoneprov.store.base import FirmwareRepo, FleetActionRepo, InventoryRepo
 
 LOOP_FLAG = "firmware-loop"
 LOOP_THRESHOLD = 3  # fetches of one image without the phone reporting its version
@@ -90,10 +93,17 @@ def check_part(text: str) -> str:
 class FirmwareCatalog:
     """Firmware images in ``<site>/firmware`` and their rows in the store."""
 
-    def __init__(self, blob_dir: Path, rows: FirmwareRepo, inventory: InventoryRepo) -> None:
+    def __init__(
+        self,
+        blob_dir: Path,
+        rows: FirmwareRepo,
+        inventory: InventoryRepo,
+        pins: FleetActionRepo | None = None,
+    ) -> None:
         self.blob_dir = blob_dir
         self.rows = rows
         self.inventory = inventory
+        self.pins = pins  # the rollouts' per-phone versions (None: assignments only)
 
     def blob(self, sha256: str) -> Path:
         return self.blob_dir / f"{sha256}.ld"
@@ -174,29 +184,56 @@ class FirmwareCatalog:
             i for i in self.rows.images(version) if not model or not i.models or model in i.models
         ]
 
-    def version_for(self, model: str, group: str) -> str | None:
-        """The version a phone of ``model`` in ``group`` should run (None: none assigned)."""
+    def pin(self, mac: MacAddress | None, model: str, group: str) -> RolloutPin | None:
+        """What a rollout offers this phone (``version`` "" for nothing); None: no rollout."""
+        if mac is None or self.pins is None:
+            return None
+        return self.pins.rollout_pins([(mac.value, model, group)]).get(mac.value)
+
+    def version_for(self, model: str, group: str, mac: MacAddress | None = None) -> str | None:
+        """The version a phone of ``model`` in ``group`` should run (None: none assigned).
+
+        With ``mac``, a rollout's word for that phone comes first.
+        """
+        pinned = self.pin(mac, model, group)
+        if pinned is not None:
+            return pinned.version or None
         assigned = {(a.scope, a.target): a.version for a in self.rows.assignments()}
         group_version = assigned.get(("group", group)) if group else None
         if group_version is not None and self._usable(group_version, model):
             return group_version
         return assigned.get(("model", model)) if model else None
 
-    def app_file_paths(self, group: str = "") -> dict[str, str]:
-        """Per-model ``APP_FILE_PATH`` values for the master file (model token -> path)."""
+    def app_file_paths(
+        self, group: str = "", *, mac: MacAddress | None = None, model: str = ""
+    ) -> dict[str, str]:
+        """Per-model ``APP_FILE_PATH`` values for the master file (model token -> path).
+
+        The requesting phone's own model (``mac``, ``model``) gets what a rollout
+        offers it, when one does.
+        """
         paths: dict[str, str] = {}
+        pinned = self.pin(mac, model, group) if model else None
         models = {a.target for a in self.rows.assignments() if a.scope == "model"}
-        for model in sorted(models):
-            version = self.version_for(model, group)
+        if pinned is not None:
+            models.add(model)
+        for token in sorted(models):
+            if pinned is not None and token == model:
+                version = pinned.version or None
+            else:
+                version = self.version_for(token, group)
             if version is not None:
-                paths[model] = f"{VERSION_DIR}/{version}/sip.ld"
+                paths[token] = f"{VERSION_DIR}/{version}/sip.ld"
         return paths
 
-    def resolve(self, path: str, model: str, group: str) -> FirmwareFile | None:
+    def resolve(
+        self, path: str, model: str, group: str, mac: MacAddress | None = None
+    ) -> FirmwareFile | None:
         """What to send for a firmware path asked by a phone of ``model`` in ``group``.
 
         ``path`` is ``sip.ld``, ``<part>.sip.ld``, ``sip.ver`` or the same under
-        ``firmware/<version>/``. Returns None when the catalog has no answer.
+        ``firmware/<version>/``; the plain names answer what a rollout offers
+        ``mac``, when one does. Returns None when the catalog has no answer.
         """
         parts = path.split("/")
         if len(parts) == 3 and parts[0] == VERSION_DIR and _VERSION_RE.fullmatch(parts[1]):
@@ -210,7 +247,10 @@ class FirmwareCatalog:
         part = lowered[: -len(".sip.ld")] if lowered.endswith(".sip.ld") else ""
         if part and not _PART_RE.fullmatch(part):
             return None
-        if version is None:
+        pinned = self.pin(mac, model, group) if version is None else None
+        if pinned is not None:
+            version = pinned.version or None
+        elif version is None:
             version = self.version_for(model, group)
             if version is None and part:
                 version = self._version_by_part(part, group)
@@ -267,6 +307,7 @@ def _site_catalog(settings: Settings) -> Iterator[FirmwareCatalog]:
         yield FirmwareCatalog(settings.site_dir / "firmware", store.firmware, store.inventory)
 
 
+@trail.audited("firmware.add", target="version")
 def add_firmware(
     settings: Settings, source: Path, version: str, *, models: Sequence[str] = (), part: str = ""
 ) -> AddedImage:
@@ -279,6 +320,7 @@ def add_firmware(
     return AddedImage(image, new)
 
 
+@trail.audited("firmware.assign", target="version")
 def assign_firmware(
     settings: Settings, version: str, *, models: Sequence[str] = (), group: str = ""
 ) -> list[str]:

@@ -15,6 +15,7 @@ from phoneprov.config import Settings
 from phoneprov.errors import InputError
 from phoneprov.model import MacAddress
 from phoneprov.protocols import digest
+from phoneprov.provisioning import trail
 from phoneprov.provisioning.accounts import hash_password
 from phoneprov.store import open_store
 
@@ -31,6 +32,7 @@ class AccountSummary:
     realm: str
 
 
+@trail.audited("account.set", target="username")
 def set_account(settings: Settings, username: str, kind: str, password: str) -> AccountSummary:
     """Create or change an account; a ``device`` account is named by its MAC (canonical form).
 
@@ -66,6 +68,7 @@ def list_accounts(settings: Settings) -> list[AccountSummary]:
         return [AccountSummary(a.username, a.kind, a.mac, a.realm) for a in store.list_accounts()]
 
 
+@trail.audited("account.remove", target="username")
 def remove_account(settings: Settings, username: str) -> None:
     """Remove the account ``username``; InputError when there is none."""
     with closing(open_store(settings)) as store:

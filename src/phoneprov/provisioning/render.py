@@ -9,6 +9,7 @@ docs/configuration.md and built here.
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,7 @@ class SiteRenderer:
         self.env = LayeredEnvironment(settings.site_dir / "templates")
         self.inventory = store.inventory
         self.firmware = FirmwareCatalog(
-            settings.site_dir / "firmware", store.firmware, self.inventory
+            settings.site_dir / "firmware", store.firmware, self.inventory, store.fleet_actions
         )
 
     # what is known
@@ -154,7 +155,14 @@ class SiteRenderer:
         return files
 
     # rendering
-    def context(self, facts: _Facts, *, public: bool) -> dict[str, Any]:
+    def admin_password(self, mac: MacAddress) -> str:
+        """The phone's REST admin password, made (random, sealed in the store) on first use."""
+        stored = self.store.fleet_actions.admin_password(mac)
+        if stored:
+            return stored
+        return self.store.fleet_actions.keep_admin_password(mac, secrets.token_urlsafe(12))
+
+    def context(self, facts: _Facts, *, public: bool, mutual_tls: bool = False) -> dict[str, Any]:
         entry = facts.entry
         model = entry.model if entry else ""
         known = MODELS.get(model.lower())
@@ -182,11 +190,19 @@ class SiteRenderer:
             "config_files": self.config_files(facts, public=public),
             "misc_files": [],
             "app_file_path": "sip.ld",
-            "firmware": self.firmware.app_file_paths(facts.group),
+            "firmware": self.firmware.app_file_paths(facts.group, mac=facts.mac, model=model),
             "device_cert": (
-                device_cert_settings(settings.pki_dir, facts.mac)
+                device_cert_settings(self.store, settings.pki_dir, facts.mac)
                 if facts.mac is not None and not public
                 else {}
+            ),
+            # [fleet] rest_api: the phone's web server and REST API on, and its own admin
+            # password, sent only over its mutual-TLS session (never HTTP or FTP).
+            "rest_api": settings.fleet.rest_api,
+            "admin_password": (
+                self.admin_password(facts.mac)
+                if settings.fleet.rest_api and mutual_tls and facts.mac is not None
+                else ""
             ),
         }
 
@@ -201,7 +217,13 @@ class SiteRenderer:
         return path.read_text().strip()
 
     def render(
-        self, name: str, mac: MacAddress | None, *, public: bool = False, masked: bool = False
+        self,
+        name: str,
+        mac: MacAddress | None,
+        *,
+        public: bool = False,
+        masked: bool = False,
+        mutual_tls: bool = False,
     ) -> tuple[bytes, Layer]:
         """Render file ``name`` as device ``mac`` would get it; raise RenderError.
 
@@ -221,7 +243,7 @@ class SiteRenderer:
             template,
             facts.mac.value if facts.mac else "",
             facts.group,
-            self.context(facts, public=public),
+            self.context(facts, public=public, mutual_tls=mutual_tls),
         )
 
     def template_for(self, name: str, facts: _Facts) -> str | None:
@@ -239,19 +261,28 @@ class SiteRenderer:
 
     # serving
     def serve(
-        self, resource: Resource, *, mac: MacAddress | None, model: str, public: bool
+        self,
+        resource: Resource,
+        *,
+        mac: MacAddress | None,
+        model: str,
+        public: bool,
+        mutual_tls: bool = False,
     ) -> Rendered | None:
         """The rendered file or firmware image for an allowed read; None if not ours.
 
         ``mac`` is the requester (certificate, account, User-Agent or recent IP);
         for device files it is the file's owner, which policy has checked.
-        Raises RenderError when a template fails.
+        ``mutual_tls``: the request came over the phone's own TLS session (secrets
+        only for it). Raises RenderError when a template fails.
         """
         kind = resource.kind
         if kind is ResourceKind.FIRMWARE:
             facts = self.facts(mac)
             entry_model = facts.entry.model if facts.entry else ""
-            found = self.firmware.resolve(resource.path, model or entry_model, facts.group)
+            found = self.firmware.resolve(
+                resource.path, model or entry_model, facts.group, facts.mac
+            )
             if found is None:
                 return None
             return Rendered(resource.name, "", body=found.body, path=found.path, firmware=found)
@@ -272,7 +303,7 @@ class SiteRenderer:
             template,
             facts.mac.value if facts.mac else "",
             facts.group,
-            self.context(facts, public=public),
+            self.context(facts, public=public, mutual_tls=mutual_tls),
         )
         return Rendered(resource.name, layer.shown, body=body)
 

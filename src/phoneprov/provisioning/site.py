@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import secrets
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -23,6 +24,7 @@ from phoneprov.pki.files import write_private
 from phoneprov.pki.trust import install_trust_anchors
 from phoneprov.protocols import digest
 from phoneprov.protocols.polycom import BOOTSTRAP_FILE, MASTER_FILE, UPLOAD_FOLDERS, UploadKind
+from phoneprov.provisioning import admins
 from phoneprov.provisioning.accounts import hash_password
 from phoneprov.provisioning.inventory import Inventory
 from phoneprov.provisioning.lync.catalog import add_demo_package
@@ -56,6 +58,8 @@ DEMO_PHONES = (
     ),
 )
 NONCE_SECRET = "digest-nonce.key"
+DEMO_ADMIN = "demo"  # the demo site's web console administrator (role admin)
+DEMO_ADMIN_PASSWORD = "admin-password"  # in <site>/demo/, mode 0600: `make run` prints it
 DEFAULT_PORTS = {"http_port": 8080, "https_port": 8443, "ftp_port": 2121, "tftp_port": 6969}
 
 
@@ -66,6 +70,7 @@ class InitReport:
     created: list[Path] = field(default_factory=list)
     demo_cert: Path | None = None
     demo_key: Path | None = None
+    demo_password: Path | None = None
 
 
 def _templates() -> jinja2.Environment:
@@ -211,7 +216,19 @@ def _demo(report: InitReport, ca: CertificateAuthority) -> None:
         [cert_path, key_path, legacy.cert_path, add_demo_package(settings.site_dir)]
     )
     report.demo_cert, report.demo_key = cert_path, key_path
+    report.demo_password = _demo_admin(settings, demo_dir)
+    report.created.append(report.demo_password)
     (settings.boot_dir / settings.policy.folders[UploadKind.BOOT_LOG]).mkdir(exist_ok=True)
+
+
+def _demo_admin(settings: Settings, demo_dir: Path) -> Path:
+    """The demo administrator with a new random password, kept readable by the owner only."""
+    password = secrets.token_urlsafe(18)
+    if any(a.name == DEMO_ADMIN for a in admins.list_admins(settings)):
+        admins.set_password(settings, DEMO_ADMIN, password)
+    else:
+        admins.add_admin(settings, DEMO_ADMIN, "admin", password)
+    return write_private(demo_dir / DEMO_ADMIN_PASSWORD, password.encode())
 
 
 def demo_commands(settings: Settings, cert: Path, key: Path) -> list[str]:

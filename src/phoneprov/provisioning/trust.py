@@ -15,6 +15,7 @@ from cryptography import x509
 from phoneprov.config import Settings
 from phoneprov.errors import InputError
 from phoneprov.pki.trust import load_pem_certificates, load_trust_anchors
+from phoneprov.provisioning import trail
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ def _trusted(cert: x509.Certificate, file: str) -> TrustedCA:
     return TrustedCA(cert.subject.rfc4514_string(), cert.not_valid_after_utc.date(), file)
 
 
+@trail.audited("trust.add", target="name")
 def add_trusted_ca(settings: Settings, source: Path, name: str | None = None) -> list[TrustedCA]:
     """Copy the PEM bundle ``source`` into the trust directory as ``name`` (default: its
     file name, ``.pem`` added); returns the CAs it holds.

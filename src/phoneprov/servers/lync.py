@@ -12,13 +12,8 @@ TLS for the external URL can forward to the plain HTTP listener; the path
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-from aiohttp import web
 
 from phoneprov.model import Principal, PrincipalKind, Protocol
 from phoneprov.protocols.lync import (
@@ -30,20 +25,14 @@ from phoneprov.protocols.lync import (
     parse_request,
 )
 from phoneprov.provisioning.services import PhoneServices
+from phoneprov.servers.phonehttp.message import PhoneRequest, PhoneResponse
 
-T = TypeVar("T")
-FILES_ROUTE = (
-    "/DeviceUpdateFiles_{side:Int|Ext}/{type}/{vendor}/{model}/{revision}/{locale}"
-    "/{version}/{module}"
+# /DeviceUpdateFiles_{Int|Ext}/type/vendor/model/revision/locale/version/module[/file]
+FILES_ROUTE = re.compile(
+    r"/DeviceUpdateFiles_(?:Int|Ext)/(?P<type>[^/]+)/(?P<vendor>[^/]+)/(?P<model>[^/]+)"
+    r"/(?P<revision>[^/]+)/(?P<locale>[^/]+)/(?P<version>[^/]+)/(?P<module>[^/]+)"
+    r"(?:/(?P<file>[^/]+))?"
 )
-
-
-def _peer(request: web.Request) -> str:
-    return request.remote or "-"
-
-
-async def _off_loop(func: Callable[[], T]) -> T:
-    return await asyncio.get_running_loop().run_in_executor(None, func)
 
 
 class LyncHandler:
@@ -54,7 +43,7 @@ class LyncHandler:
         self.lync = services.lync
         self.ports = ports  # filled by the runner once the listeners are bound
 
-    def _bases(self, request: web.Request, side: Side) -> tuple[str, str]:
+    def _bases(self, request: PhoneRequest, side: Side) -> tuple[str, str]:
         """``http://host[:port]`` and ``https://host[:port]`` for BaseURL / ExternalBaseURL.
 
         The side the phone used keeps the Host it sent (a reverse proxy's name works);
@@ -67,7 +56,7 @@ class LyncHandler:
         https_port = self.ports.get("https") or settings.https.port
         internal = f"http://{host}" + ("" if http_port == 80 else f":{http_port}")
         external = f"https://{host}" + ("" if https_port == 443 else f":{https_port}")
-        sent = request.headers.get("Host", "")
+        sent = request.header("host")
         if sent and re.fullmatch(r"[A-Za-z0-9.\-\[\]:]{1,300}", sent):
             if side is Side.INTERNAL:
                 internal = f"http://{sent}"
@@ -77,7 +66,7 @@ class LyncHandler:
 
     def _access_line(
         self,
-        request: web.Request,
+        request: PhoneRequest,
         protocol: Protocol,
         identity: str,
         status: int,
@@ -86,7 +75,7 @@ class LyncHandler:
     ) -> None:
         self.services.audit.access(
             protocol=protocol.value,
-            ip=_peer(request),
+            ip=request.ip,
             identity=identity,
             method=request.method,
             path=request.path,
@@ -96,109 +85,107 @@ class LyncHandler:
         )
 
     # POST /RequestHandler[Ext]/ucdevice.upx
-    async def update_request(
-        self, request: web.Request, side: Side, protocol: Protocol
-    ) -> web.Response:
+    def update_request(
+        self, request: PhoneRequest, side: Side, protocol: Protocol
+    ) -> PhoneResponse:
         started = time.perf_counter()
-        ip = _peer(request)
+        ip = request.ip
         if (request.content_length or 0) > MAX_REQUEST:
             self._access_line(request, protocol, "anonymous", 413, 0, started)
-            return web.Response(status=413, text=f"request over {MAX_REQUEST} bytes\n")
-        body = await request.content.read(MAX_REQUEST + 1)
+            return PhoneResponse.text(413, f"request over {MAX_REQUEST} bytes\n")
+        body = _read_at_most(request, MAX_REQUEST + 1)
         if len(body) > MAX_REQUEST:
             self._access_line(request, protocol, "anonymous", 413, 0, started)
-            return web.Response(status=413, text=f"request over {MAX_REQUEST} bytes\n")
+            return PhoneResponse.text(413, f"request over {MAX_REQUEST} bytes\n")
         try:
             parsed = parse_request(body)
         except RequestError as error:
             self.lync.malformed(ip, side, str(error))
             text = f"malformed device update request: {error}\n"
             self._access_line(request, protocol, "anonymous", 400, len(text), started)
-            return web.Response(status=400, text=text)
+            return PhoneResponse.text(400, text)
         principal = Principal(PrincipalKind.ANONYMOUS, protocol, "ucdevice", mac=parsed.mac)
         internal, external = self._bases(request, side)
-        answer = await _off_loop(
-            lambda: self.lync.answer(
-                parsed,
-                side,
-                principal,
-                ip=ip,
-                path=request.path,
-                body=body,
-                user_agent=request.headers.get("User-Agent", ""),
-                internal_base=internal,
-                external_base=external,
-            )
+        answer = self.lync.answer(
+            parsed,
+            side,
+            principal,
+            ip=ip,
+            path=request.path,
+            body=body,
+            user_agent=request.header("user-agent"),
+            internal_base=internal,
+            external_base=external,
         )
         payload = build_response(parsed, answer.offers)
         self._access_line(request, protocol, principal.label(), 200, len(payload), started)
-        return web.Response(body=payload, content_type="text/xml", charset="utf-8")
+        return PhoneResponse.data(payload, "text/xml; charset=utf-8")
 
     # GET /DeviceUpdateFiles_{Int|Ext}/...
-    async def update_file(self, request: web.Request, protocol: Protocol) -> web.StreamResponse:
+    def update_file(
+        self, request: PhoneRequest, protocol: Protocol, info: dict[str, str]
+    ) -> PhoneResponse:
         started = time.perf_counter()
-        info = request.match_info
         key = PackageKey(
             info["type"], info["vendor"], info["model"], info["revision"], info["locale"]
         )
         download = self.lync.package_file(
-            key, info["version"], info["module"], info.get("file", ""), ip=_peer(request)
+            key, info["version"], info["module"], info.get("file") or "", ip=request.ip
         )
         if download is None:
             self._access_line(request, protocol, "anonymous", 404, 0, started)
-            return web.Response(status=404, text="not found\n")
+            return PhoneResponse.text(404, "not found\n")
         if not download.path.is_file():
             self._access_line(request, protocol, "anonymous", 404, 0, started)
-            return web.Response(status=404, text="package file missing on the server\n")
+            return PhoneResponse.text(404, "package file missing on the server\n")
         if request.method == "GET":
             self.lync.downloaded(download, key)
         identity = f"anonymous:{download.mac}" if download.mac else "anonymous"
         self._access_line(request, protocol, identity, 200, download.item.size, started)
-        return web.FileResponse(download.path, headers={"Content-Type": "application/octet-stream"})
+        size = download.path.stat().st_size
+        return PhoneResponse(
+            200, {"Content-Type": "application/octet-stream"}, file=download.path, size=size
+        )
 
     # GET /certsrv/certnew.p7b and /certsrv/certnew.cer
-    async def ca_download(
-        self, request: web.Request, protocol: Protocol, kind: str
-    ) -> web.Response:
+    def ca_download(self, request: PhoneRequest, protocol: Protocol, kind: str) -> PhoneResponse:
         started = time.perf_counter()
-        encoding = request.query.get("Enc", request.query.get("enc", "")).lower()
-        chain = await _off_loop(
-            lambda: self.lync.ca_chain(
-                ip=_peer(request),
-                user_agent=request.headers.get("User-Agent", ""),
-                kind=kind,
-                encoding=encoding,
-            )
+        query = request.query
+        encoding = query.get("Enc", query.get("enc", "")).lower()
+        chain = self.lync.ca_chain(
+            ip=request.ip, user_agent=request.header("user-agent"), kind=kind, encoding=encoding
         )
         identity = "anonymous:legacy-chain" if chain.legacy else "anonymous"
         self._access_line(request, protocol, identity, 200, len(chain.body), started)
-        return web.Response(body=chain.body, headers={"Content-Type": chain.content_type})
+        return PhoneResponse.data(chain.body, chain.content_type)
 
 
-def lync_routes(service: LyncHandler, *, secure: bool) -> list[web.RouteDef]:
-    """Routes for ``build_app(handler, extra_routes)``; they come before the phone catch-all."""
-    protocol = Protocol.HTTPS if secure else Protocol.HTTP
+def _read_at_most(request: PhoneRequest, limit: int) -> bytes:
+    parts: list[bytes] = []
+    got = 0
+    while got < limit and (chunk := request.body.read(limit - got)):
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
 
-    def post(side: Side) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def handle(request: web.Request) -> web.Response:
-            return await service.update_request(request, side, protocol)
 
-        return handle
-
-    async def files(request: web.Request) -> web.StreamResponse:
-        return await service.update_file(request, protocol)
-
-    async def p7b(request: web.Request) -> web.Response:
-        return await service.ca_download(request, protocol, "p7b")
-
-    async def cer(request: web.Request) -> web.Response:
-        return await service.ca_download(request, protocol, "cer")
-
-    return [
-        web.post("/RequestHandler/ucdevice.upx", post(Side.INTERNAL)),
-        web.post("/RequestHandlerExt/ucdevice.upx", post(Side.EXTERNAL)),
-        web.get(FILES_ROUTE, files),
-        web.get(FILES_ROUTE + "/{file}", files),
-        web.get("/certsrv/certnew.p7b", p7b),
-        web.get("/certsrv/certnew.cer", cer),
-    ]
+def lync_route(
+    service: LyncHandler, request: PhoneRequest, protocol: Protocol
+) -> PhoneResponse | None:
+    """The Lync answer to ``request``, or None when its path is not a Lync route (the
+    phone handler's then). They come before the phone handler, as a router's first routes."""
+    path, method = request.path, request.method
+    if method == "POST" and path == "/RequestHandler/ucdevice.upx":
+        return service.update_request(request, Side.INTERNAL, protocol)
+    if method == "POST" and path == "/RequestHandlerExt/ucdevice.upx":
+        return service.update_request(request, Side.EXTERNAL, protocol)
+    if method not in ("GET", "HEAD"):
+        return None
+    if path == "/certsrv/certnew.p7b":
+        return service.ca_download(request, protocol, "p7b")
+    if path == "/certsrv/certnew.cer":
+        return service.ca_download(request, protocol, "cer")
+    match = FILES_ROUTE.fullmatch(path)
+    if match is not None:
+        return service.update_file(request, protocol, match.groupdict())
+    return None

@@ -12,6 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import sqlalchemy as sa
 
@@ -19,6 +20,13 @@ from phoneprov.records import Event, Sighting, merge_sightings
 from phoneprov.store.base import Store
 
 log = logging.getLogger("phoneprov.store")
+
+
+class Watcher(Protocol):
+    """Told of every sighting and event as it is queued (the Prometheus counters)."""
+
+    def sighting(self, sighting: Sighting) -> None: ...
+    def event(self, event: Event) -> None: ...
 
 
 class Recorder:
@@ -38,18 +46,23 @@ class Recorder:
         self._pending: dict[str, Sighting] = {}
         self._counts: dict[str, int] = {}
         self._thread: threading.Thread | None = None
+        self.watchers: list[Watcher] = []
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="phoneprov-recorder", daemon=True)
         self._thread.start()
 
     def sighting(self, sighting: Sighting) -> None:
+        for watcher in self.watchers:
+            watcher.sighting(sighting)
         key = sighting.mac.value
         with self._lock:
             self._pending[key] = merge_sightings(self._pending.get(key), sighting)
             self._counts[key] = self._counts.get(key, 0) + 1
 
     def event(self, event: Event) -> None:
+        for watcher in self.watchers:
+            watcher.event(event)
         self._queue.put(event)
 
     def defer(self, work: Callable[[], None]) -> None:

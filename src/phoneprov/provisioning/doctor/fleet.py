@@ -27,6 +27,9 @@ LINT_FAMILY = {
     Family.SOUNDSTATION_IP: "soundpoint",
     Family.VVX: "vvx",
     Family.TRIO: "trio",
+    # Edge E and CCX run the Trio's UC Software line (7.x and later): its TLS rules (inferred).
+    Family.EDGE: "trio",
+    Family.CCX: "trio",
 }
 FIRMWARE_ADD = "phoneprov firmware add FILE --version V --models MODEL"
 
