@@ -233,6 +233,9 @@ def test_endpoint_parsing() -> None:
     )
     with pytest.raises(InputError, match="scheme 'gopher'"):
         parse_endpoint("gopher://h/")
+    with pytest.raises(InputError, match="cannot be read") as caught:
+        parse_endpoint("ftp://[x")
+    assert "brackets" in caught.value.hint
 
 
 def test_ok_digest_answer_accepted_by_phoneprov_server_side() -> None:

@@ -36,7 +36,14 @@ class Endpoint:
 
 def parse_endpoint(url: str) -> Endpoint:
     """Parse a boot server URL; InputError names what is wrong."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:
+        raise InputError(
+            f"boot server URL {url!r} cannot be read: {exc}",
+            "Write an IPv6 address in brackets, e.g. https://[2001:db8::1]:8443/, "
+            "and check the URL for stray '[' or ']'.",
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise InputError(
