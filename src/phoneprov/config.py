@@ -385,6 +385,7 @@ def settings_from_mapping(site_dir: Path, raw: dict[str, Any], path: Path) -> Se
             sections["cluster"],
             heartbeat=seconds(sections["cluster"], "heartbeat", 10.0, 1.0, 300.0),
             revocation_refresh=seconds(sections["cluster"], "revocation_refresh", 5.0, 0.1, 300.0),
+            catalog_refresh=seconds(sections["cluster"], "catalog_refresh", 5.0, 0.1, 300.0),
         ),
         edge=edge_settings(sections["edge"]),
         http=HttpSettings(

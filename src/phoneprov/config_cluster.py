@@ -31,6 +31,7 @@ class ClusterSettings:
     node_name: str = ""  # shown by `phoneprov cluster status`; the host name when empty
     heartbeat: float = 10.0  # seconds between two heartbeats of a node
     revocation_refresh: float = 5.0  # seconds before every node refuses a revoked certificate
+    catalog_refresh: float = 5.0  # seconds before every node offers a changed Lync catalog
     # Balancers (addresses or networks) whose connections start with a PROXY protocol
     # header naming the phone: the phone listeners use that address, and refuse a header
     # from anywhere else.
@@ -73,12 +74,13 @@ def networks(section: _Section, key: str) -> tuple[str, ...]:
 
 
 def cluster_settings(
-    section: _Section, heartbeat: float, revocation_refresh: float
+    section: _Section, heartbeat: float, revocation_refresh: float, catalog_refresh: float
 ) -> ClusterSettings:
     return ClusterSettings(
         node_name=section.text("node_name", ""),
         heartbeat=heartbeat,
         revocation_refresh=revocation_refresh,
+        catalog_refresh=catalog_refresh,
         proxy_from=networks(section, "proxy_from"),
     )
 

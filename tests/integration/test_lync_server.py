@@ -33,7 +33,10 @@ CODE = ["-o", "/dev/null", "-w", "%{http_code}"]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(make_site(tmp_path_factory.mktemp("ucdevice") / "site"))
+    # The server reads the catalog's revision five times a second: a package added or
+    # assigned from the CLI (in the database) is offered within 0.2 s.
+    site = make_site(tmp_path_factory.mktemp("ucdevice") / "site", cluster={"catalog_refresh": 0.2})
+    running = start_server(site)
     yield running
     running.stop()
 
@@ -225,8 +228,13 @@ def test_staged_rollout_by_group_from_cli(server: Server, tmp_path: Path) -> Non
     assert '"version": "1.0.522.200"' in added.stdout
     listing = run_cli("firmware", "list-ucupdate", "--site", str(server.site), check=True)
     assert "1.0.522.200" in listing.stdout and "pilot" in listing.stdout
-    staged = ask(server, pilot.value, DEMO_VERSION)
-    assert staged.findtext("Modules/Module/Version") == "1.0.522.200"
+    staged = eventually(
+        lambda: (
+            ask(server, pilot.value, DEMO_VERSION).findtext("Modules/Module/Version")
+            == "1.0.522.200"
+        )
+    )
+    assert staged, "the running server never offered the package added through the CLI"
     assert ask(server, other.value, DEMO_VERSION).findtext("Status") == "UpToDate"
     run_cli(
         "firmware",
@@ -241,7 +249,10 @@ def test_staged_rollout_by_group_from_cli(server: Server, tmp_path: Path) -> Non
         str(server.site),
         check=True,
     )
-    assert ask(server, pilot.value, DEMO_VERSION).findtext("Status") == "UpToDate"
+    assert eventually(
+        lambda: ask(server, pilot.value, DEMO_VERSION).findtext("Status") == "UpToDate"
+    )
+    assert not (server.site / "ucupdate" / "catalog.json").exists()  # the catalog is in the db
 
 
 def test_fail_blocked_device_gets_nothing(server: Server) -> None:

@@ -1,5 +1,6 @@
 """Several nodes on one PostgreSQL database share the CA index, revocations, digest nonces,
-the migration and the cluster view (issue 17, phase 1; docs/scale-out.md).
+the Lync device update catalog, the migration and the cluster view (issue 17;
+docs/scale-out.md).
 
 Two "nodes" are two site folders copied from one `phoneprov init` (as administrators
 make nodes), each with its own `phoneprov serve` or its own store, on one database.
@@ -12,10 +13,12 @@ import json
 import re
 import shutil
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,11 +29,14 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from tests.integration.pgserver import pg_bin, postgres_url
 from tests.serverkit import PHONEPROV, curl, edit_settings, run_cli, start_server
 
-from phoneprov.config import load_settings
+from phoneprov.config import Settings, load_settings
 from phoneprov.model import MacAddress
 from phoneprov.pki.index import CertRecord
+from phoneprov.protocols.lync import PackageKey, example_request
 from phoneprov.provisioning.certificates import issued_certificates, sign_device_csr
 from phoneprov.provisioning.enrolment import device_cert_settings
+from phoneprov.provisioning.lync.catalog import Catalog, change_catalog
+from phoneprov.provisioning.lync.packages import add_package
 from phoneprov.provisioning.revocations import RevocationWatch
 from phoneprov.store import SCHEMA_VERSION, open_database, open_store
 
@@ -68,8 +74,11 @@ def nodes(empty_db: str, tmp_path: Path) -> tuple[Path, Path]:
         "init", "--site", str(first), "--fqdn", "localhost", "--demo", "--database", empty_db,
         check=True,
     )  # fmt: skip
-    # Every node refreshes revocations five times a second, so the test waits little.
-    edit_settings(first, cluster={"revocation_refresh": 0.2, "heartbeat": 1.0})
+    # Every node refreshes revocations and the Lync catalog five times a second, so the
+    # test waits little.
+    edit_settings(
+        first, cluster={"revocation_refresh": 0.2, "heartbeat": 1.0, "catalog_refresh": 0.2}
+    )
     second = tmp_path / "node-b"
     shutil.copytree(first, second)
     return first, second
@@ -264,6 +273,87 @@ def test_ok_store_level_revocation_watch_and_nonces_across_nodes(empty_db: str) 
         assert first.nonces.purge(expires + 1) == 2
         key = first.secrets.get_or_create("digest-nonce-key")
         assert second.secrets.get_or_create("digest-nonce-key") == key
+    finally:
+        first.close()
+        second.close()
+
+
+CX700 = PackageKey("UCPhone", "Polycom", "CX700", "A", "ENU")
+
+
+def test_ok_lync_package_added_through_one_node_is_served_by_the_other(
+    nodes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    node_a, node_b = nodes
+    # The package files are on shared storage, like the boot directory (docs/scale-out.md).
+    shutil.rmtree(node_b / "ucupdate" / "objects")
+    (node_b / "ucupdate" / "objects").symlink_to(node_a / "ucupdate" / "objects")
+    image = tmp_path / "CPE.nbt"
+    image.write_bytes(b"newer CX700 image" * 1000)
+    server_b = start_server(node_b)
+    try:
+        run_cli(
+            "firmware", "add-ucupdate", str(image), "--model", "CX700",
+            "--version", "1.0.522.300", "--site", str(node_a), check=True,
+        )  # fmt: skip
+        # Node B never saw the command: it reads the catalog's revision from the database.
+        body = example_request(CX700, PHONE, "1.0.522.101").decode()
+        deadline = time.monotonic() + 30
+        offered = ""
+        while offered != "1.0.522.300" and time.monotonic() < deadline:
+            answer = curl("-H", "Content-Type: text/xml", "--data-binary", body,
+                          f"{server_b.http}/RequestHandler/ucdevice.upx")  # fmt: skip
+            offered = ET.fromstring(answer.stdout).findtext("Modules/Module/Version") or ""
+            time.sleep(0.1)
+        assert offered == "1.0.522.300"
+        base = ET.fromstring(answer.stdout).findtext("Modules/Module/BaseURL") or ""
+        fetched = subprocess.run(["curl", "-sS", "--fail", base], capture_output=True, timeout=30)
+        assert fetched.returncode == 0, fetched.stderr
+        assert fetched.stdout == image.read_bytes()
+    finally:
+        server_b.stop()
+
+
+def test_ok_lync_catalog_changes_on_two_nodes_at_once_lose_nothing(
+    empty_db: str, tmp_path: Path
+) -> None:
+    """Two stores on one database, no servers: concurrent assignments all land."""
+    node_a = Settings(site_dir=tmp_path / "node-a", database=empty_db)
+    image = tmp_path / "CPE.nbt"
+    image.write_bytes(b"CX700 image" * 1000)
+    add_package(node_a, [image], CX700, "1.0.522.101")
+    first, second = open_database(empty_db), open_database(empty_db)
+    failures: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def assign(worker: int) -> None:
+        store = (first, second)[worker % 2]
+        site = tmp_path / ("node-a", "node-b")[worker % 2]
+        start.wait()
+        try:
+            for n in range(5):
+                change_catalog(
+                    store.lync_catalog,
+                    site,
+                    lambda c, g=f"g{worker}-{n}": c.with_assignment(CX700, "1.0.522.101", g),
+                )
+        except BaseException as error:  # reported by the main thread
+            failures.append(error)
+
+    try:
+        seen = Catalog.load(second.lync_catalog, tmp_path / "node-b")
+        assert [p.version for p in seen.packages] == ["1.0.522.101"]  # added through node A
+        workers = [threading.Thread(target=assign, args=(n,)) for n in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=120)
+        assert failures == []
+        final = Catalog.load(first.lync_catalog, tmp_path / "node-a")
+        assert {a.group for a in final.assignments} == {""} | {
+            f"g{w}-{n}" for w in range(4) for n in range(5)
+        }
+        assert final.revision == 1 + 20
     finally:
         first.close()
         second.close()

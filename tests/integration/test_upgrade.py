@@ -3,6 +3,8 @@ database, and docs/upgrade.md run as written against one."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
 import sqlite3
@@ -71,6 +73,24 @@ def previous_release_database(site: Path, level: int = PREVIOUS_RELEASE_SCHEMA) 
     return path
 
 
+def previous_release_lync_catalog(site: Path) -> dict[str, object]:
+    """The ``ucupdate/catalog.json`` 0.1.0 kept beside its database: the demo CX700
+    package (its file is in ``ucupdate/objects/``), run by everyone and by ``pilot``."""
+    image = (site / "demo" / "CPE.nbt").read_bytes()
+    key = dict(type="UCPhone", vendor="Polycom", model="CX700", revision="A", locale="ENU")
+    stored = {"name": "CPE.nbt", "sha256": hashlib.sha256(image).hexdigest(), "size": len(image)}
+    package = {**key, "version": "1.0.522.101", "module": "CPE", "added": 1700000000.0}
+    data: dict[str, object] = {
+        "packages": [{**package, "files": [stored]}],
+        "assignments": [
+            {**key, "group": "", "version": "1.0.522.101"},
+            {**key, "group": "pilot", "version": "1.0.522.101"},
+        ],
+    }
+    (site / "ucupdate" / "catalog.json").write_text(json.dumps(data, indent=2) + "\n")
+    return data
+
+
 def dump(path: Path) -> list[str]:
     """The database as SQL text (sqlite3's iterdump): equal dumps, equal databases."""
     with sqlite3.connect(path) as conn:
@@ -99,6 +119,7 @@ def test_ok_version_flag_and_command_agree() -> None:
 def test_ok_upgrade_from_the_previous_release(site: Path, tmp_path: Path) -> None:
     """stop (nothing runs), back up, db upgrade, start: the old account and SIP line work."""
     db = previous_release_database(site)
+    lync_catalog = previous_release_lync_catalog(site)
     clear = stored_ha1(db)
     before = dump(db)
 
@@ -121,6 +142,14 @@ def test_ok_upgrade_from_the_previous_release(site: Path, tmp_path: Path) -> Non
     again = run_cli("db", "upgrade", "--site", str(site), check=True)
     assert "already current, nothing to do" in again.stdout
     assert run_cli("db", "upgrade", "--check", "--site", str(site)).returncode == 0
+
+    # The Lync catalog 0.1.0 kept in a file moves into the database on first use.
+    listed = run_cli("firmware", "list-ucupdate", "--format", "json", "--site", str(site),
+                     check=True)  # fmt: skip
+    assert json.loads(listed.stdout) == lync_catalog
+    assert not (site / "ucupdate" / "catalog.json").exists()
+    adopted = json.loads((site / "ucupdate" / "catalog.json.adopted").read_text())
+    assert adopted == lync_catalog
 
     server = start_server(site)
     try:

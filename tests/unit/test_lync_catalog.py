@@ -14,12 +14,6 @@ from phoneprov.model import DeviceStatus, MacAddress
 from phoneprov.pki.authority import LEGACY_DIR, CertificateAuthority
 from phoneprov.protocols.lync import PackageKey, example_request, parse_request
 from phoneprov.provisioning.lync.answer import decide, is_looping
-from phoneprov.provisioning.lync.catalog import (
-    Catalog,
-    add_demo_package,
-    add_package,
-    import_layout,
-)
 from phoneprov.provisioning.lync.checks import (
     check_cx700_chain,
     check_firmware_loops,
@@ -27,6 +21,12 @@ from phoneprov.provisioning.lync.checks import (
     cx700_chain_findings,
     lync_firmware_conflict_findings,
     served_chain,
+)
+from phoneprov.provisioning.lync.packages import (
+    add_demo_package,
+    add_package,
+    import_layout,
+    site_catalog,
 )
 from phoneprov.records import RequestRow
 from phoneprov.store import open_database
@@ -44,12 +44,17 @@ def image(tmp_path: Path, name: str, data: bytes) -> Path:
     return path
 
 
+def site_of(path: Path) -> Settings:
+    """A site folder with the default database (``<site>/phoneprov.db``)."""
+    return Settings(site_dir=path)
+
+
 def test_ok_add_stores_once_by_sha256(tmp_path: Path) -> None:
     site = tmp_path / "site"
     data = b"image" * 1000
-    first = add_package(site, [image(tmp_path, "CPE.nbt", data)], KEY, "1.0.522.101")
-    add_package(site, [image(tmp_path, "CPE.nbt", data)], KEY, "1.0.522.102")
-    catalog = Catalog.load(site)
+    first = add_package(site_of(site), [image(tmp_path, "CPE.nbt", data)], KEY, "1.0.522.101")
+    add_package(site_of(site), [image(tmp_path, "CPE.nbt", data)], KEY, "1.0.522.102")
+    catalog = site_catalog(site_of(site))
     assert first.primary.sha256 == hashlib.sha256(data).hexdigest()
     assert catalog.object_path(first.primary.sha256).read_bytes() == data
     assert len(list((site / "ucupdate" / "objects").iterdir())) == 1  # deduplicated
@@ -64,14 +69,15 @@ def test_ok_add_stores_once_by_sha256(tmp_path: Path) -> None:
 )
 def test_fail_add_bad_version(tmp_path: Path, version: str) -> None:
     with pytest.raises(InputError, match="--version"):
-        add_package(tmp_path, [image(tmp_path, "CPE.nbt", b"x")], KEY, version)
+        add_package(site_of(tmp_path), [image(tmp_path, "CPE.nbt", b"x")], KEY, version)
 
 
 def test_staged_rollout_by_group(tmp_path: Path) -> None:
     site = tmp_path / "site"
-    add_package(site, [image(tmp_path, "CPE.nbt", b"old")], KEY, "1.0.522.73")
-    add_package(site, [image(tmp_path, "CPE.nbt", b"new")], KEY, "1.0.522.101", group="pilot")
-    catalog = Catalog.load(site)
+    add_package(site_of(site), [image(tmp_path, "CPE.nbt", b"old")], KEY, "1.0.522.73")
+    new = image(tmp_path, "CPE.nbt", b"new")
+    add_package(site_of(site), [new], KEY, "1.0.522.101", group="pilot")
+    catalog = site_catalog(site_of(site))
     assert catalog.assigned_version(KEY, "pilot") == "1.0.522.101"
     assert catalog.assigned_version(KEY, "Pilot") == "1.0.522.101"
     assert catalog.assigned_version(KEY, "sales") == "1.0.522.73"
@@ -103,7 +109,7 @@ def test_staged_rollout_by_group(tmp_path: Path) -> None:
     ],
 )
 def test_decide_versions(tmp_path: Path, reported: str, outcome: str, has_url: bool) -> None:
-    add_package(tmp_path, [image(tmp_path, "CPE.nbt", b"x")], KEY, "1.0.522.101")
+    add_package(site_of(tmp_path), [image(tmp_path, "CPE.nbt", b"x")], KEY, "1.0.522.101")
     body = (
         example_request(KEY, MAC, reported)
         if reported
@@ -112,7 +118,7 @@ def test_decide_versions(tmp_path: Path, reported: str, outcome: str, has_url: b
             b"<Revision>A</Revision><Locale>ENU</Locale></Request>"
         )
     )
-    answer = decide(Catalog.load(tmp_path), parse_request(body), "", **BASES)
+    answer = decide(site_catalog(site_of(tmp_path)), parse_request(body), "", **BASES)
     assert answer.outcome == outcome
     (offer,) = answer.offers
     assert offer.version == "1.0.522.101"
@@ -125,8 +131,8 @@ def test_decide_versions(tmp_path: Path, reported: str, outcome: str, has_url: b
 
 
 def test_unknown_model_and_incomplete_request_get_nothing(tmp_path: Path) -> None:
-    add_package(tmp_path, [image(tmp_path, "CPE.nbt", b"x")], KEY, "1.0.522.101")
-    catalog = Catalog.load(tmp_path)
+    add_package(site_of(tmp_path), [image(tmp_path, "CPE.nbt", b"x")], KEY, "1.0.522.101")
+    catalog = site_catalog(site_of(tmp_path))
     other = PackageKey("UCPhone", "Polycom", "CX600", "A", "ENU")
     unknown = parse_request(example_request(other, MAC, "1"))
     assert decide(catalog, unknown, "", **BASES).offers == ()
@@ -142,9 +148,9 @@ def test_import_cab_layout(tmp_path: Path) -> None:
         (folder / "CPE.nbt").write_bytes(version.encode() * 100)
         (folder / "CPE.nbt.sig").write_bytes(b"sig")
     (cab / "readme.txt").write_text("ignored: not in the layout")
-    packages = import_layout(tmp_path / "site", cab)
+    packages = import_layout(site_of(tmp_path / "site"), cab)
     assert sorted(p.version for p in packages) == ["1.0.522.101", "1.0.522.73"]
-    catalog = Catalog.load(tmp_path / "site")
+    catalog = site_catalog(site_of(tmp_path / "site"))
     assert catalog.assigned_version(KEY, "") == "1.0.522.101"  # the newest
     package = catalog.find(KEY, "1.0.522.101", "CPE")
     assert package is not None and package.primary.name == "CPE.nbt"
@@ -153,13 +159,13 @@ def test_import_cab_layout(tmp_path: Path) -> None:
     flat.mkdir()
     (flat / "CPE.nbt").write_bytes(b"x")
     with pytest.raises(InputError, match="layout"):
-        import_layout(tmp_path / "site", flat)
+        import_layout(site_of(tmp_path / "site"), flat)
 
 
 def test_demo_package(tmp_path: Path) -> None:
-    path = add_demo_package(tmp_path)
+    path = add_demo_package(site_of(tmp_path))
     assert path.stat().st_size == 64 * 1024
-    assert Catalog.load(tmp_path).assigned_version(KEY, "") == "1.0.522.101"
+    assert site_catalog(site_of(tmp_path)).assigned_version(KEY, "") == "1.0.522.101"
 
 
 @pytest.mark.parametrize(
@@ -259,10 +265,9 @@ def test_check_cx700_chain_reads_site(tmp_path: Path, modern_4096: CertificateAu
     settings = Settings(site_dir=site)
     store = open_database(settings.database_url)
     try:
-        log = store.lync
-        assert check_cx700_chain(settings, log, NOW) == []  # no CX700 anywhere
-        add_demo_package(site)  # a CX700 package: CX700s are coming
-        assert check_cx700_chain(settings, log, NOW)[0].severity == "fail"
+        assert check_cx700_chain(settings, store, NOW) == []  # no CX700 anywhere
+        add_demo_package(settings)  # a CX700 package: CX700s are coming
+        assert check_cx700_chain(settings, store, NOW)[0].severity == "fail"
     finally:
         store.close()
 

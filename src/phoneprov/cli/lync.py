@@ -17,15 +17,14 @@ from phoneprov.cli.common import site_path as resolve_site
 from phoneprov.config import load_settings
 from phoneprov.model import MacAddress
 from phoneprov.protocols.lync import PackageKey, version_key
-from phoneprov.provisioning.lync.catalog import (
-    ADD_COMMAND,
-    Catalog,
-    Package,
+from phoneprov.provisioning.lync.catalog import ADD_COMMAND, Package
+from phoneprov.provisioning.lync.history import recent_requests
+from phoneprov.provisioning.lync.packages import (
     add_package,
     assign_version,
     import_layout,
+    site_catalog,
 )
-from phoneprov.provisioning.lync.history import recent_requests
 
 FormatOption = typer.Option(OutputFormat.text, "--format", help="text or json.")
 GroupOption = typer.Option(
@@ -77,7 +76,7 @@ def add(
     settings = load_settings(resolve_site(site))
     key = PackageKey(device_type, vendor, model, revision, locale)
     package = add_package(
-        settings.site_dir, files, key, version, module=module, group=_group(group, no_assign)
+        settings, files, key, version, module=module, group=_group(group, no_assign)
     )
     _print_packages([package], output, "added")
 
@@ -95,7 +94,7 @@ def import_cab(
     """Import an extracted Microsoft update CAB (<type>/<vendor>/<model>/<revision>/<locale>/
     <version>/<module>/<files>); the newest version per model is assigned."""
     settings = load_settings(resolve_site(site))
-    packages = import_layout(settings.site_dir, directory, group=_group(group, no_assign))
+    packages = import_layout(settings, directory, group=_group(group, no_assign))
     _print_packages(packages, output, "imported")
 
 
@@ -106,7 +105,7 @@ def list_packages(
 ) -> None:
     """List device update packages and which version each group runs."""
     settings = load_settings(resolve_site(site))
-    catalog = Catalog.load(settings.site_dir)
+    catalog = site_catalog(settings)
     if output is OutputFormat.json:
         print_json(
             {
@@ -149,7 +148,7 @@ def assign(
     """Say which version a group (or everyone) runs: the staged rollout."""
     settings = load_settings(resolve_site(site))
     key = assign_version(
-        settings.site_dir,
+        settings,
         version,
         group,
         model=model,

@@ -27,7 +27,7 @@ from phoneprov.protocols.polycom import BOOTSTRAP_FILE, MASTER_FILE, UPLOAD_FOLD
 from phoneprov.provisioning import admins
 from phoneprov.provisioning.accounts import hash_password
 from phoneprov.provisioning.inventory import Inventory
-from phoneprov.provisioning.lync.catalog import add_demo_package
+from phoneprov.provisioning.lync.packages import add_demo_package
 from phoneprov.records import InventoryEntry, Line
 from phoneprov.store import open_store
 
@@ -212,9 +212,7 @@ def _demo(report: InitReport, ca: CertificateAuthority) -> None:
         profile="legacy",
         force=True,
     )
-    report.created.extend(
-        [cert_path, key_path, legacy.cert_path, add_demo_package(settings.site_dir)]
-    )
+    report.created.extend([cert_path, key_path, legacy.cert_path, add_demo_package(settings)])
     report.demo_cert, report.demo_key = cert_path, key_path
     report.demo_password = _demo_admin(settings, demo_dir)
     report.created.append(report.demo_password)

@@ -33,6 +33,7 @@ from phoneprov.store.fleet import FleetViews
 from phoneprov.store.fleetactions import FleetActionStore
 from phoneprov.store.inventory import InventoryStore
 from phoneprov.store.lync import LyncLog
+from phoneprov.store.lynccatalog import LyncCatalogStore
 from phoneprov.store.migrate import SchemaMode, current_version, migrate
 from phoneprov.store.nodes import NodeBook
 from phoneprov.store.nonces import SharedNonceCounts, SiteSecrets
@@ -97,6 +98,7 @@ class SqlStore:
         self._inventory = InventoryStore(self.engine, box)
         self._firmware = FirmwareStore(self.engine)
         self._lync = LyncLog(self.engine)
+        self._lync_catalog = LyncCatalogStore(self.engine)
         self._admin = AdminStore(self.engine, _row_to_device)
         self._fleet_actions = FleetActionStore(self.engine, box)
         self._fleet = FleetViews(self.engine, _row_to_device)
@@ -116,6 +118,10 @@ class SqlStore:
     @property
     def lync(self) -> LyncLog:
         return self._lync
+
+    @property
+    def lync_catalog(self) -> LyncCatalogStore:
+        return self._lync_catalog
 
     @property
     def admin(self) -> AdminStore:

@@ -1,7 +1,8 @@
-"""Tables of the state several nodes share: the CA index, site secrets, nonces, nodes.
+"""Tables of the state several nodes share: the CA index, site secrets, nonces, nodes,
+the Lync/SfB device update catalog.
 
-Created by the Alembic revision ``0006`` (``store/migrations/versions/``), which
-spells them out as they were then; these definitions are what the code queries.
+Created by the Alembic revisions ``0006`` and ``0009`` (``store/migrations/versions/``),
+which spell them out as they were then; these definitions are what the code queries.
 Times are seconds since the epoch (floats), as in the other tables.
 """
 
@@ -80,4 +81,15 @@ cluster_nodes = sa.Table(
     sa.Column("stopped", sa.Float, nullable=True),
     sa.Column("last_error", sa.Text, nullable=False, server_default=""),
     sa.Column("last_error_at", sa.Float, nullable=True),
+)
+
+# The Lync/SfB device update catalog (revision 0009): what <site>/ucupdate/catalog.json
+# held, packages and assignments, as one JSON document in one row (id 1). ``revision``
+# grows with each write; a write names the revision it read (store/lynccatalog.py).
+lync_catalog = sa.Table(
+    "lync_catalog",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
 )

@@ -145,7 +145,7 @@ def check_lync(settings: Settings, store: Store, now: datetime) -> list[Finding]
     """The CX700 chain, APP_FILE_PATH against the device update, and firmware loops."""
     log = store.lync
     found = [
-        *lync_checks.check_cx700_chain(settings, log, now),
+        *lync_checks.check_cx700_chain(settings, store, now),
         *lync_checks.check_lync_firmware_conflict(settings.boot_dir),
         *lync_checks.check_firmware_loops(log),
     ]

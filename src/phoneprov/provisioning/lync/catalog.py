@@ -1,41 +1,46 @@
 """The Lync/SfB device update catalog: packages by sha256, staged rollout, loop guard.
 
-Layout of ``<site>/ucupdate/``: ``catalog.json`` (packages and assignments,
-written atomically) and ``objects/<sha256>`` (each file once, however many
-packages name it). A package is one module (``CPE``) of one version for one
+A package is one module (``CPE``) of one version for one
 ``<type>/<vendor>/<model>/<revision>/<locale>``; an assignment says which
 version a group runs (group ``""`` = everyone else), as Lync's "approve" did.
+Packages and assignments are one JSON document in the site database
+(``Store.lync_catalog``), so every node serving the database offers the same
+ones; each change reads the document, edits it and writes it back naming the
+revision it read, and starts again when another node wrote in between. The
+files are ``<site>/ucupdate/objects/<sha256>`` (each file once, however many
+packages name it): with several nodes that folder is on shared storage, like
+the boot directory (docs/scale-out.md). Adding and assigning packages on a
+site: ``provisioning/lync/packages.py``.
+
+An older phoneprov kept the document in ``<site>/ucupdate/catalog.json``. The
+first time a database without a catalog meets a site with that file, the file
+is adopted into it (one write) and renamed ``catalog.json.adopted``, as the
+CA's ``index.json`` is (``provisioning/authority.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import re
-import time
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phoneprov.errors import InputError
-from phoneprov.pki.files import write_atomic
-from phoneprov.protocols.lync import (
-    PackageKey,
-    compare_versions,
-    module_name,
-    version_key,
-)
+from phoneprov.errors import InputError, StoreError
+from phoneprov.protocols.lync import PackageKey, version_key
+from phoneprov.provisioning.authority import ADOPTED_SUFFIX
+from phoneprov.store.base import LyncCatalogRepo
 
 CATALOG_DIR = "ucupdate"
 CATALOG_FILE = "catalog.json"
 OBJECTS = "objects"
 ADD_COMMAND = "phoneprov firmware add-ucupdate"  # cli/ucupdate.py, on the firmware group
 LOOP_FLAG = "firmware-loop"  # shared with the Polycom firmware loop flag (issue 5)
-CHUNK = 1024 * 1024
 _SIGNATURE_SUFFIXES = (".sig", ".cat", ".p7s")
-_VERSION = re.compile(r"^[0-9][0-9A-Za-z._\-]{0,63}$")
+ATTEMPTS = 20  # reads and writes of one change before giving up on a catalog others keep changing
+log = logging.getLogger("phoneprov.lync")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +113,12 @@ def _key_from(data: dict[str, Any]) -> PackageKey:
 
 @dataclass(frozen=True)
 class Catalog:
-    """What ``<site>/ucupdate/catalog.json`` holds; ``root`` is ``<site>/ucupdate``."""
+    """Packages and assignments as read at ``revision``; ``root`` is ``<site>/ucupdate``."""
 
     root: Path
     packages: tuple[Package, ...] = ()
     assignments: tuple[Assignment, ...] = ()
+    revision: int = 0  # of the document in the database when read (0: none there yet)
     _by_key: dict[tuple[str, ...], list[Package]] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -120,14 +126,31 @@ class Catalog:
             self._by_key.setdefault(package.key.folded(), []).append(package)
 
     @classmethod
-    def load(cls, site_dir: Path) -> Catalog:
-        """Read the catalog (empty when there is none); InputError names a damaged file."""
+    def load(cls, repo: LyncCatalogRepo, site_dir: Path) -> Catalog:
+        """The site's catalog in the database (empty when there is none), after adopting
+        ``<site>/ucupdate/catalog.json``; InputError names a damaged document or file."""
         root = site_dir / CATALOG_DIR
-        path = root / CATALOG_FILE
-        if not path.is_file():
+        _adopt_file(repo, root)
+        found = repo.read()
+        if found is None:
             return cls(root)
+        document, revision = found
+        return cls.parse(
+            root,
+            document,
+            revision,
+            "the Lync/SfB device update catalog in the database",
+            "Restore the site from the last backup (docs/backup.md).",
+        )
+
+    @classmethod
+    def parse(
+        cls, root: Path, document: str | bytes, revision: int, where: str, fix: str
+    ) -> Catalog:
+        """The catalog a JSON ``document`` (bytes: UTF-8) describes; InputError naming
+        ``where`` with ``fix`` when it is not one."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(document)
             packages = tuple(
                 Package(
                     _key_from(p),
@@ -145,22 +168,29 @@ class Catalog:
                 Assignment(_key_from(a), str(a["group"]), str(a["version"]))
                 for a in data.get("assignments", [])
             )
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise InputError(
-                f"{path} is damaged: {error.__class__.__name__}: {error}",
-                "Restore it from a backup, or remove it and add the packages "
-                f"again with `{ADD_COMMAND}`.",
+                f"{where} is damaged: {error.__class__.__name__}: {error}", fix
             ) from None
-        return cls(root, packages, assignments)
+        return cls(root, packages, assignments, revision)
 
-    def save(self) -> None:
+    def document(self) -> str:
+        """The JSON document the database keeps: packages and assignments, sorted."""
         packages = sorted(self.packages, key=lambda p: (p.key, version_key(p.version), p.module))
         assignments = sorted(self.assignments, key=lambda a: (a.key, a.group))
         data = {
             "packages": [p.to_json() for p in packages],
             "assignments": [a.to_json() for a in assignments],
         }
-        write_atomic(self.root / CATALOG_FILE, (json.dumps(data, indent=2) + "\n").encode())
+        return json.dumps(data, indent=2) + "\n"
+
+    def save(self, repo: LyncCatalogRepo) -> Catalog | None:
+        """Write this catalog over the revision it was read at; return it at its new revision,
+        or None when another node or command wrote the catalog since (nothing written)."""
+        revision = repo.write(self.document(), self.revision)
+        if revision is None:
+            return None
+        return Catalog(self.root, self.packages, self.assignments, revision)
 
     def object_path(self, sha256: str) -> Path:
         return self.root / OBJECTS / sha256
@@ -238,7 +268,7 @@ class Catalog:
             "Narrow it with --type, --vendor, --revision or --locale.",
         )
 
-    # changes (each returns the new catalog; the caller saves)
+    # changes (each returns the new catalog; ``change_catalog`` saves it)
     def with_package(self, package: Package) -> Catalog:
         others = [
             p
@@ -249,7 +279,7 @@ class Catalog:
                 and p.module.casefold() == package.module.casefold()
             )
         ]
-        return Catalog(self.root, (*others, package), self.assignments)
+        return Catalog(self.root, (*others, package), self.assignments, self.revision)
 
     def with_assignment(self, key: PackageKey, version: str, group: str) -> Catalog:
         """Assign ``version`` to ``group`` ('' = everyone); InputError if no such package."""
@@ -265,152 +295,59 @@ class Catalog:
             for a in self.assignments
             if not (a.key.folded() == folded and a.group.casefold() == group.casefold())
         ]
-        return Catalog(self.root, self.packages, (*others, Assignment(key, group, version)))
-
-
-def store_object(catalog: Catalog, source: Path) -> PackageFile:
-    """Copy ``source`` into ``objects/<sha256>`` (once) streaming; return its record."""
-    if not source.is_file():
-        raise InputError(f"{source} is not a file", "Pass the path of the image, e.g. CPE.nbt.")
-    objects = catalog.root / OBJECTS
-    objects.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    tmp = objects / f".incoming.{os.getpid()}.{time.monotonic_ns()}"
-    size = 0
-    try:
-        with source.open("rb") as reader, tmp.open("wb") as writer:
-            while chunk := reader.read(CHUNK):
-                digest.update(chunk)
-                writer.write(chunk)
-                size += len(chunk)
-            writer.flush()
-            os.fsync(writer.fileno())
-        target = objects / digest.hexdigest()
-        if target.exists():
-            tmp.unlink()
-        else:
-            os.chmod(tmp, 0o640)  # site files are 0640 (provisioning/file_modes.py)
-            os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return PackageFile(source.name, digest.hexdigest(), size)
-
-
-def add_package(
-    site_dir: Path,
-    files: Sequence[Path],
-    key: PackageKey,
-    version: str,
-    *,
-    module: str = "",
-    group: str | None = "",
-    now: float | None = None,
-) -> Package:
-    """Store ``files`` as one module of ``version`` and assign it.
-
-    ``group=""`` makes it the version everyone runs; a group name stages it for
-    that group only; ``None`` stores it without assigning. Returns the package.
-    Raises InputError for a bad key, version or file.
-    """
-    key.check()
-    if not _VERSION.fullmatch(version) or ".." in version or compare_versions(version, "0") <= 0:
-        raise InputError(
-            f"--version {version!r} is not a version",
-            "Give the dotted version of the image, e.g. 1.0.522.101.",
+        return Catalog(
+            self.root, self.packages, (*others, Assignment(key, group, version)), self.revision
         )
-    if not files:
-        raise InputError("no file given", "Pass the image, e.g. CPE.nbt.")
-    module = module or module_name(files[0].name)
-    catalog = Catalog.load(site_dir)
-    stored = tuple(store_object(catalog, path) for path in files)
-    package = Package(key, version, module, stored, time.time() if now is None else now)
-    catalog = catalog.with_package(package)
-    if group is not None:
-        catalog = catalog.with_assignment(key, version, group)
-    catalog.save()
-    return package
 
 
-def import_layout(site_dir: Path, directory: Path, *, group: str | None = "") -> list[Package]:
-    """Import an extracted Microsoft update CAB: ``<type>/<vendor>/<model>/<revision>/<locale>/
-    <version>/<module>/<files>`` anywhere under ``directory``.
+def _adopt_file(repo: LyncCatalogRepo, root: Path) -> None:
+    """Move ``<root>/catalog.json``, the catalog an older phoneprov kept on each node, into
+    a database that has none yet, then rename it ``catalog.json.adopted``.
 
-    The newest version of each device key is assigned to ``group`` ('' = everyone,
-    None = store only). Returns the packages; InputError when nothing fits the layout.
+    A database with a catalog (another node adopted its copy first) keeps it, and
+    the file is renamed all the same, so nobody edits a copy that is no longer read.
+    InputError names a damaged file, which is then left as it is.
     """
-    if not directory.is_dir():
-        raise InputError(
-            f"{directory} is not a folder",
-            "Extract the CAB first (e.g. `cabextract -d DIR UCUpdates.cab`).",
+    legacy = root / CATALOG_FILE
+    if not legacy.is_file():
+        return
+    fix = f"Restore it from a backup, or remove it and add the packages again with `{ADD_COMMAND}`."
+    catalog = Catalog.parse(root, legacy.read_bytes(), 0, str(legacy), fix)
+    adopted = repo.write(catalog.document(), 0) is not None
+    renamed = legacy.with_name(CATALOG_FILE + ADOPTED_SUFFIX)
+    with suppress(FileNotFoundError):  # another node sharing the folder renamed it first
+        legacy.rename(renamed)
+    if adopted:
+        log.info(
+            "moved %d package(s) and %d assignment(s) of %s into the database",
+            len(catalog.packages),
+            len(catalog.assignments),
+            legacy,
         )
-    modules: dict[tuple[str, ...], list[Path]] = {}
-    for path in sorted(directory.rglob("*")):
-        if not path.is_file() or path.name.startswith("."):
-            continue
-        parts = path.relative_to(directory).parts
-        if len(parts) < 8:
-            continue
-        modules.setdefault(parts[-8:-1], []).append(path)
-    if not modules:
-        raise InputError(
-            f"nothing under {directory} has the layout "
-            "<type>/<vendor>/<model>/<revision>/<locale>/<version>/<module>/<file>",
-            "Point at the folder the CAB was extracted to, e.g. the one holding UCPhone/.",
+    else:
+        log.warning(
+            "%s was not moved into the database, which has a catalog already; "
+            "it is kept as %s (`phoneprov firmware list-ucupdate` shows the catalog in use)",
+            legacy,
+            renamed,
         )
-    packages = [
-        add_package(site_dir, files, PackageKey(*parts[:5]), parts[5], module=parts[6], group=None)
-        for parts, files in modules.items()
-    ]
-    if group is not None:
-        catalog = Catalog.load(site_dir)
-        newest: dict[tuple[str, ...], Package] = {}
-        for package in packages:
-            best = newest.get(package.key.folded())
-            if best is None or compare_versions(package.version, best.version) > 0:
-                newest[package.key.folded()] = package
-        for package in newest.values():
-            catalog = catalog.with_assignment(package.key, package.version, group)
-        catalog.save()
-    return packages
 
 
-def assign_version(
-    site_dir: Path,
-    version: str,
-    group: str,
-    *,
-    model: str,
-    device_type: str = "",
-    vendor: str = "",
-    revision: str = "",
-    locale: str = "",
-) -> PackageKey:
-    """Say that ``group`` ('' = everyone) runs ``version`` of the one package key matching
-    the given parts (case-insensitive; '' = any); returns that key.
+def change_catalog(
+    repo: LyncCatalogRepo, site_dir: Path, edit: Callable[[Catalog], Catalog]
+) -> Catalog:
+    """Read the catalog, ``edit`` it and write it back; return it as written.
 
-    Raises InputError when no key or several match, or the key has no such version.
+    When another node or command wrote the catalog in between, it is read again and
+    ``edit`` applied again, so of two changes at once neither is lost. Raises what
+    ``edit`` raises, and StoreError after ATTEMPTS tries.
     """
-    catalog = Catalog.load(site_dir)
-    key = catalog.match_key(
-        model=model, device_type=device_type, vendor=vendor, revision=revision, locale=locale
+    for _ in range(ATTEMPTS):
+        saved = edit(Catalog.load(repo, site_dir)).save(repo)
+        if saved is not None:
+            return saved
+    raise StoreError(
+        f"the Lync/SfB device update catalog changed {ATTEMPTS} times while this change "
+        "was being made, and the change was not written",
+        "Another node or command is changing it at the same time: run the command again.",
     )
-    catalog.with_assignment(key, version, group).save()
-    return key
-
-
-DEMO_KEY = PackageKey("UCPhone", "Polycom", "CX700", "A", "ENU")
-DEMO_VERSION = "1.0.522.101"
-DEMO_SIZE = 64 * 1024
-
-
-def add_demo_package(site_dir: Path) -> Path:
-    """Write a dummy 64 KiB ``CPE.nbt`` to ``<site>/demo/`` and add it as the CX700 package
-    everyone runs; return the image's path. The bytes are a marker, not firmware."""
-    image = site_dir / "demo" / "CPE.nbt"
-    image.parent.mkdir(parents=True, exist_ok=True)
-    header = b"phoneprov demo CX700 update image - not firmware\n"
-    block = hashlib.sha256(header).digest()
-    image.write_bytes((header + block * (DEMO_SIZE // len(block)))[:DEMO_SIZE])
-    add_package(site_dir, [image], DEMO_KEY, DEMO_VERSION)
-    return image

@@ -31,7 +31,7 @@ from phoneprov.protocols import safexml
 from phoneprov.protocols.lync import needs_legacy_chain
 from phoneprov.protocols.polycom import MASTER_FILE
 from phoneprov.provisioning.lync.catalog import ADD_COMMAND, LOOP_FLAG, Catalog
-from phoneprov.store.base import LyncRepo
+from phoneprov.store.base import LyncRepo, Store
 
 Severity = Literal["fail", "warn", "info"]
 LYNC_UPDATE_PARAM = "device.prov.lyncDeviceUpdateEnabled"
@@ -120,11 +120,11 @@ def cx700_chain_findings(
     return findings
 
 
-def check_cx700_chain(settings: Settings, log: LyncRepo, now: datetime) -> list[Finding]:
+def check_cx700_chain(settings: Settings, store: Store, now: datetime) -> list[Finding]:
     """:func:`cx700_chain_findings` for the site: CX700s from device records and catalog."""
-    models = log.models()
+    models = store.lync.models()
     count = sum(n for model, n in models.items() if needs_legacy_chain(model))
-    keys = Catalog.load(settings.site_dir).device_keys()
+    keys = Catalog.load(store.lync_catalog, settings.site_dir).device_keys()
     if count == 0 and any(needs_legacy_chain(k.model) for k in keys):
         count = 1  # packages for CX700s mean CX700s are coming, even if none asked yet
     if count == 0:

@@ -37,14 +37,7 @@ from phoneprov.protocols.polycom import Resource, ResourceKind, Stage
 from phoneprov.provisioning.gate import Gate, Refused
 from phoneprov.provisioning.identity import Identity
 from phoneprov.provisioning.lync.answer import Answer, decide, is_looping, reported_text
-from phoneprov.provisioning.lync.catalog import (
-    CATALOG_DIR,
-    CATALOG_FILE,
-    LOOP_FLAG,
-    Catalog,
-    Package,
-    PackageFile,
-)
+from phoneprov.provisioning.lync.catalog import LOOP_FLAG, Catalog, Package, PackageFile
 from phoneprov.provisioning.lync.checks import served_chain
 from phoneprov.records import Event, RequestRow, Sighted, Sighting
 from phoneprov.store import Recorder, Store
@@ -101,20 +94,44 @@ class LyncUpdates:
         self.identity = identity
         self.gate = gate
         self.recorder = recorder
-        self._catalog: tuple[int, Catalog] | None = None
+        self._catalog: Catalog | None = None
+        self._catalog_checked = 0.0  # time.monotonic() of the last look at its revision
+        self._catalog_lock = threading.Lock()
         self._recent: TTLCache[str, Seen] = TTLCache(100_000, RECENT)
         self._lock = threading.Lock()
         self._unrecorded = 0  # requests of devices not recorded since the last report
         self._reported = 0.0
 
     def catalog(self) -> Catalog:
-        """The catalog, re-read when catalog.json changes (packages added while serving)."""
-        path = self.settings.site_dir / CATALOG_DIR / CATALOG_FILE
-        stamp = path.stat().st_mtime_ns if path.exists() else 0
-        cached = self._catalog
-        if cached is None or cached[0] != stamp:
-            cached = self._catalog = (stamp, Catalog.load(self.settings.site_dir))
-        return cached[1]
+        """The catalog in memory, as of the last look at its revision in the database.
+
+        The revision is read at most every ``[cluster] catalog_refresh`` seconds, and
+        the catalog again only when it moved: a package added or assigned through any
+        node is offered within that time, and no device request waits for a query in
+        between. When the database cannot be read, the last catalog stays in force.
+        """
+        now = time.monotonic()
+        with self._catalog_lock:
+            cached = self._catalog
+            if cached is not None and now - self._catalog_checked < (
+                self.settings.cluster.catalog_refresh
+            ):
+                return cached
+            self._catalog_checked = now
+            repo = self.store.lync_catalog
+            try:
+                if cached is None or repo.revision() != cached.revision:
+                    cached = self._catalog = Catalog.load(repo, self.settings.site_dir)
+            except Exception as error:  # devices are answered through a database outage
+                if cached is None:
+                    raise
+                log.warning(
+                    "cannot refresh the device update catalog from the database (%s: %s); "
+                    "the last one read stays in force",
+                    error.__class__.__name__,
+                    error,
+                )
+            return cached
 
     def recent(self, ip: str) -> Seen | None:
         """The device that asked for updates from ``ip`` within the last RECENT seconds."""
@@ -280,7 +297,8 @@ class LyncUpdates:
         self, key: PackageKey, version: str, module: str, name: str, *, ip: str
     ) -> PackageDownload | None:
         """The file of a package a device asks for; None when the catalog has no such file."""
-        package = self.catalog().find(key, version, module)
+        catalog = self.catalog()
+        package = catalog.find(key, version, module)
         if package is None:
             return None
         item = package.file(name) if name else package.primary
@@ -288,7 +306,7 @@ class LyncUpdates:
             return None
         seen = self.recent(ip)
         return PackageDownload(
-            package, item, self.catalog().object_path(item.sha256), seen.mac if seen else ""
+            package, item, catalog.object_path(item.sha256), seen.mac if seen else ""
         )
 
     def downloaded(self, download: PackageDownload, key: PackageKey) -> None:
