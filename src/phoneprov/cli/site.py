@@ -25,7 +25,6 @@ from phoneprov.provisioning import audit, file_modes
 from phoneprov.provisioning.phone_accounts import list_accounts, remove_account, set_account
 from phoneprov.provisioning.site import DEMO_ADMIN, demo_commands, init_site
 from phoneprov.provisioning.trust import add_trusted_ca, trusted_cas
-from phoneprov.servers.runner import run_workers
 from phoneprov.servers.systemd import notify
 
 trust_app = typer.Typer(
@@ -156,6 +155,10 @@ def serve(
 
     if workers > 1:
         console.print(f"starting {workers} worker processes on the same ports")
+    # Imported here: the listeners' modules (aiohttp, the admin API, the console) take
+    # half a second to load, which every other command would pay for nothing.
+    from phoneprov.servers.runner import run_workers
+
     code = run_workers(settings, workers, on_ready=ready)
     if code:
         raise typer.Exit(code)

@@ -12,6 +12,7 @@ Every change is an audit event (``provisioning/trail.py``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import re
@@ -35,8 +36,15 @@ MIN_PASSWORD = 12  # characters
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _EXPIRES = re.compile(r"(\d+)\s*([dhm])")
 _hasher = argon2.PasswordHasher()  # argon2id, RFC 9106 low-memory profile
-# Checked when a name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("phoneprov: no such administrator")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when a name is unknown, so a wrong name costs as long as a wrong password.
+
+    Made on first use, not at import: hashing costs 0.25 s, paid by every CLI command.
+    """
+    return _hasher.hash("phoneprov: no such administrator")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +172,7 @@ def login(store: Store, name: str, password: str) -> Admin | None:
     """The administrator when ``password`` is theirs, else None (same time either way)."""
     record = store.admin.get_admin(name)
     try:
-        _hasher.verify(record.password_hash if record else _DUMMY_HASH, password)
+        _hasher.verify(record.password_hash if record else _dummy_hash(), password)
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
         return None
     if record is None:
