@@ -132,6 +132,8 @@ def serve(
     notify_socket = os.environ.get("NOTIFY_SOCKET", "")
     audit.configure(settings.log_dir, console=not quiet)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Alembic says which DDL mode it assumes on every schema check: not the administrator's news.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if settings.https.legacy_tls:
         console.print(
             "[bold yellow]warning:[/] legacy_tls is on: TLS 1.0/1.1 and weak cipher "
