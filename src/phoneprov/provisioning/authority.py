@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from cryptography import x509
@@ -40,11 +40,18 @@ def database_index(store: Store, pki_dir: Path, cert: x509.Certificate) -> CaInd
     index = store.certificates.index(ca_id(cert))
     legacy = pki_dir / INDEX_FILE
     if legacy.is_file():
-        state = read_index(pki_dir)
+        # The workers of one `serve --workers N` start together and all find the file:
+        # the database takes one copy of the records (adopt() does nothing once the CA
+        # has its row) and whichever renames the file first wins; the others find it gone.
+        try:
+            state = read_index(pki_dir)
+        except FileNotFoundError:
+            return index
         files = FileIndex(pki_dir)
         pems = {r.serial: pem for r in state.records if (pem := files.pem(r.serial)) is not None}
         adopted = index.adopt(state, pems)
-        legacy.rename(legacy.with_name(INDEX_FILE + ADOPTED_SUFFIX))
+        with suppress(FileNotFoundError):
+            legacy.rename(legacy.with_name(INDEX_FILE + ADOPTED_SUFFIX))
         if adopted:
             log.info("moved %d certificate record(s) of %s into the database", adopted, pki_dir)
     return index

@@ -346,6 +346,11 @@ def _worker(settings: Settings, primary: bool, report: Any) -> None:
     except PhoneprovError as error:
         report.put(("error", str(error), error.hint))
         os._exit(3)
+    except Exception as error:
+        # Told at once: the parent would otherwise wait 60 s for a report that never comes.
+        log.exception("a worker process failed")
+        report.put(("error", f"a worker process failed: {error!r}", "The traceback is above."))
+        os._exit(3)
 
 
 def _sweep(settings: Settings) -> None:

@@ -312,7 +312,11 @@ def _adopt_file(repo: LyncCatalogRepo, root: Path) -> None:
     if not legacy.is_file():
         return
     fix = f"Restore it from a backup, or remove it and add the packages again with `{ADD_COMMAND}`."
-    catalog = Catalog.parse(root, legacy.read_bytes(), 0, str(legacy), fix)
+    try:
+        text = legacy.read_bytes()
+    except FileNotFoundError:  # another worker or node sharing the folder adopted it just now
+        return
+    catalog = Catalog.parse(root, text, 0, str(legacy), fix)
     adopted = repo.write(catalog.document(), 0) is not None
     renamed = legacy.with_name(CATALOG_FILE + ADOPTED_SUFFIX)
     with suppress(FileNotFoundError):  # another node sharing the folder renamed it first
