@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from phoneprov.cli.app import app
@@ -50,6 +51,25 @@ def test_error_without_its_own_hint_points_at_help(capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert "error: something [ftp] went wrong at :ab:" in err
     assert "hint: Run `phoneprov --help` for what the command needs." in err
+
+
+def test_error_without_a_hint_inside_a_command_names_that_commands_help() -> None:
+    # The command path comes from typer's own (vendored) click context; click's separate
+    # context stack is always empty under typer, which made every hint say `phoneprov`.
+    tool = typer.Typer()
+
+    @tool.command()
+    def first() -> None:
+        """A command."""
+
+    @tool.command("sync-now")
+    def sync_now() -> None:
+        """Another command, which fails."""
+        raise fail(PhoneprovError("the phone did not answer"))
+
+    result = CliRunner().invoke(tool, ["sync-now"], prog_name="phoneprov")
+    assert result.exit_code != 0
+    assert "hint: Run `phoneprov sync-now --help` for what the command needs." in result.stderr
 
 
 def test_log_findings_print_user_text_literally(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer._click.globals import get_current_context  # typer vendors click (app.py too)
 
 from phoneprov.config import Settings
 from phoneprov.errors import InputError, PhoneprovError
@@ -86,7 +86,7 @@ def fail(error: PhoneprovError) -> typer.Exit:
 
 
 def _help_hint() -> str:
-    context = click.get_current_context(silent=True)
+    context = get_current_context(silent=True)
     command = context.command_path if context is not None else "phoneprov"
     return f"Run `{command} --help` for what the command needs."
 
