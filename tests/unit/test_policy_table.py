@@ -233,6 +233,9 @@ def test_ok_table_decides_as_the_old_if_chain(rules: PolicyRules) -> None:
     assert not differ, f"{len(differ)} decisions changed, e.g.\n" + "\n".join(differ[:5])
 
 
+# 1.8 million decisions: 13 s, but 130 s under branch tracing. The table's code is
+# covered by the other tests here; this one checks the table, not the tracer.
+@pytest.mark.no_cover
 def test_ok_every_row_decides_something() -> None:
     """No row is shadowed by the rows above it, and decide()'s index keeps the table order."""
     used, misindexed = set(), []
