@@ -18,14 +18,12 @@ import signal
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from tests.integration.pgserver import pg_bin, postgres_url
+from tests.integration.pgserver import fresh_database, pg_bin, postgres_url
 from tests.serverkit import DEMO_MAC, PHONEPROV, Server, curl, edit_settings, run_cli, start_server
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "scale-out.md"
@@ -84,13 +82,8 @@ def haproxy_config(a: Server, b: Server, ports: dict[str, int]) -> str:
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    with postgres_url() as url:
-        name = f"lb_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        yield sa.make_url(url).set(database=name).render_as_string(hide_password=False)
+    with postgres_url() as url, fresh_database(url, "lb") as database:
+        yield database
 
 
 @pytest.fixture(scope="module")

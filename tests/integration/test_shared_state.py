@@ -17,7 +17,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -26,7 +25,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.serialization import pkcs7
-from tests.integration.pgserver import pg_bin, postgres_url
+from tests.integration.pgserver import fresh_database, pg_bin, postgres_url
 from tests.serverkit import PHONEPROV, curl, edit_settings, run_cli, start_server
 
 from phoneprov.config import Settings, load_settings
@@ -54,16 +53,8 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def empty_db(pg_url: str) -> Iterator[str]:
     """A database of its own in the cluster, never migrated, dropped after the test."""
-    name = f"empty_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        yield sa.make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    with fresh_database(pg_url) as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,15 +5,13 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
-import sqlalchemy as sa
-from tests.integration.pgserver import pg_bin, postgres_url
+from tests.integration.pgserver import fresh_database, pg_bin, postgres_url
 from tests.serverkit import curl, run_cli, start_server
 
 from phoneprov.model import DeviceStatus, MacAddress
@@ -36,16 +34,8 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def empty_db(pg_url: str) -> Iterator[str]:
     """A database of its own in the cluster, never migrated, dropped after the test."""
-    name = f"empty_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        yield sa.make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    with fresh_database(pg_url) as url:
+        yield url
 
 
 def at_once(*calls: Callable[[], T]) -> list[T]:
