@@ -164,6 +164,10 @@ def test_canary_phones_that_loop_halt_the_rollout_before_wave_two(
             "canary",
             "--waves",
             "50%,100%",
+            # One failure allowed, so the halt waits for the second canary phone and names
+            # both: with none allowed it halted on whichever looped first (a race under load).
+            "--max-failures",
+            "1",
             "--json",
         ).stdout
     )
